@@ -1,0 +1,87 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Helpers for PostgreSQL data directories and files in them.
+
+This file is private to the collection: its names may change without notice.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import tempfile
+from typing import Optional
+
+
+def read_pg_version(data_dir: str) -> Optional[int]:
+    """Major version from ``PG_VERSION`` ("15" -> 15, "9.6" -> 9), or None when absent."""
+    path = os.path.join(data_dir, 'PG_VERSION')
+    try:
+        with open(path, encoding='ascii') as handle:
+            text = handle.read().strip()
+    except FileNotFoundError:
+        return None
+    return int(text.split('.')[0])
+
+
+def find_bin_dir(major: Optional[int], explicit: Optional[str] = None,
+                 root: str = '/usr/lib/postgresql') -> Optional[str]:
+    """Directory holding the server binaries of ``major``.
+
+    ``explicit`` wins when given. Otherwise Debian's ``/usr/lib/postgresql/<major>/bin``;
+    with no major, the newest installed one. None when nothing is found.
+    """
+    if explicit:
+        return explicit
+    if major is not None:
+        candidate = os.path.join(root, str(major), 'bin')
+        return candidate if os.path.isdir(candidate) else None
+    found = sorted(glob.glob(os.path.join(root, '*', 'bin')),
+                   key=lambda p: int(p.split(os.sep)[-2]) if p.split(os.sep)[-2].isdigit() else -1)
+    return found[-1] if found else None
+
+
+def owner_ids(path: str) -> tuple[int, int]:
+    """uid and gid owning ``path``."""
+    st = os.stat(path)
+    return st.st_uid, st.st_gid
+
+
+def user_ids(name: str) -> tuple[int, int]:
+    """uid and primary gid of an OS user."""
+    entry = pwd.getpwnam(name)
+    return entry.pw_uid, entry.pw_gid
+
+
+def write_file_atomic(path: str, content: str, mode: int = 0o600,
+                      owner: Optional[tuple[int, int]] = None) -> None:
+    """Write ``content`` to a temp file beside ``path``, set mode/owner, then rename over it.
+
+    The temporary file is created with ``mode`` already applied, so the content is never
+    readable by others, not even for a moment.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        if owner is not None and os.geteuid() == 0:
+            os.fchown(fd, owner[0], owner[1])
+        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_text(path: str) -> Optional[str]:
+    """File content, or None when it does not exist."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
