@@ -11,7 +11,7 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 BUILD := $(CURDIR)/build
 COLL_LINK := $(BUILD)/collections/ansible_collections/catmaid/replication
-SANITY_DIR := $(BUILD)/sanity/ansible_collections/catmaid/replication
+SANITY_DIR := $(or $(TMPDIR),/tmp)/catmaid-replication-sanity/ansible_collections/catmaid/replication
 SCENARIOS ?= default
 
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
@@ -51,12 +51,17 @@ images: host-docker
 lint: collection
 	ansible-lint --offline
 
-# ansible-test needs a real directory named ansible_collections/catmaid/replication.
+# ansible-test needs a real directory named ansible_collections/catmaid/replication outside
+# any other git checkout (it lists files through git), so sanity runs on a copy in $TMPDIR.
+# Its pip bootstrap script comes from a CDN we cannot reach: scripts/ansible_test_get_pip.py
+# stands in for it (ensurepip, then PyPI).
 sanity: collection
-	@mkdir -p $(SANITY_DIR)
-	rsync -a --delete --exclude .venv --exclude build --exclude .cache --exclude tests/output \
-	  --exclude .pytest_cache --exclude '__pycache__' ./ $(SANITY_DIR)/
-	cd $(SANITY_DIR) && ansible-test sanity --python 3.11 --color no
+	@pipver=$$(sed -n "s/^ *pip='\([0-9.]*\)',/\1/p" $(VENV)/lib/python3.*/site-packages/ansible_test/_internal/python_requirements.py | head -1); \
+	  cache=$$HOME/.ansible/test/cache/get_pip_$${pipver//./_}.py; \
+	  mkdir -p $$(dirname $$cache); install -m 0644 scripts/ansible_test_get_pip.py $$cache
+	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
+	git ls-files -z --cached --others --exclude-standard | xargs -0 tar -cf - | tar -xf - -C $(SANITY_DIR)
+	cd $(SANITY_DIR) && ansible-test sanity --venv --python 3.11 --color no
 
 unit: collection
 	pytest -q tests/unit

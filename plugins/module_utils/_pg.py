@@ -94,5 +94,6 @@ def server_info(conn) -> dict[str, Any]:
     """Return the server's major version and whether it is in recovery (a standby)."""
     row = fetch_one(conn, "SELECT current_setting('server_version_num')::int AS num, "
                           "pg_is_in_recovery() AS in_recovery")
-    assert row is not None
+    if row is None:
+        raise RuntimeError('the server returned no row for its version')
     return dict(version_num=row['num'], major=row['num'] // 10000, in_recovery=row['in_recovery'])
