@@ -45,8 +45,10 @@ host-pg:
 host-docker:
 	scripts/ensure-host.sh docker
 
+# Local systemd Debian images (debootstrap + docker build, cached by Dockerfile hash).
+# LAB_RELEASES=bookworm by default; e.g. make images LAB_RELEASES="bullseye bookworm trixie".
 images: host-docker
-	scripts/build-images.sh
+	scripts/build-images.sh $(or $(LAB_RELEASES),bookworm)
 
 lint: collection
 	ansible-lint --offline
@@ -78,17 +80,20 @@ build-check: collection
 	scripts/build-check.sh
 
 molecule: collection images
-	for s in $(SCENARIOS); do molecule test -s $$s; done
+	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
 
 test: lint sanity unit functional build-check molecule
 
+# Fresh machine to running lab: venv, docker engine, images, then `molecule converge` (creates the
+# containers and network if missing, writes this lab's random password to build/lab, deploys
+# playbooks/site.yml). Rerunning converges the existing lab again.
 demo: collection images
-	molecule create -s default
 	molecule converge -s default
-	ansible-playbook -i $(CURDIR)/molecule/default/.inventory.yml playbooks/status.yml || true
+	ansible-playbook molecule/default/status.yml
 
 demo-clean: collection
 	molecule destroy -s default
+	rm -f $(BUILD)/lab/replication_password
 
 freeze: venv
 	{ echo "# Pinned test/controller environment; regenerate with: make freeze"; $(BIN)/pip freeze; } > requirements.txt
