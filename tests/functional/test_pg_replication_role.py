@@ -1,0 +1,315 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""catmaid.replication.pg_replication_role against real PostgreSQL clusters.
+
+Passwords are checked the way standbys use them: a physical replication connection over SSL
+to 127.0.0.1 that must pass scram-sha-256 authentication and answer IDENTIFY_SYSTEM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+import pytest
+
+from conftest import Cluster, as_postgres
+
+MODULE = 'catmaid.replication.pg_replication_role'
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def attrs(cluster: Cluster, name: str) -> str:
+    """'replication|login|connlimit' from pg_roles, '' when the role does not exist."""
+    return cluster.psql('SELECT rolreplication::text, rolcanlogin::text, rolconnlimit FROM pg_roles '
+                        f'WHERE rolname = {lit(name)}')
+
+
+def stored(cluster: Cluster, name: str) -> str:
+    return cluster.psql(f'SELECT rolpassword FROM pg_authid WHERE rolname = {lit(name)}')
+
+
+def replication_login(cluster: Cluster, user: str, password: str) -> tuple:
+    """A standby's connection: physical replication, SSL, scram-sha-256; returns IDENTIFY_SYSTEM."""
+    conn = psycopg2.connect(host='127.0.0.1', port=cluster.port, user=user, password=password,
+                            dbname='replication', sslmode='require', connect_timeout=10,
+                            connection_factory=psycopg2.extras.PhysicalReplicationConnection)
+    try:
+        assert conn.info.ssl_in_use
+        with conn.cursor() as cur:
+            cur.execute('IDENTIFY_SYSTEM')
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    assert str(row[0]) == cluster.system_identifier()
+    return row
+
+
+def login_fails(cluster: Cluster, user: str, password: str) -> bool:
+    try:
+        replication_login(cluster, user, password)
+    except psycopg2.OperationalError as exc:
+        return 'password authentication failed' in str(exc)
+    return False
+
+
+def secret_forms(secret: str) -> list[str]:
+    """The secret as it could appear in text or in JSON (escaped or not)."""
+    return sorted({secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]})
+
+
+def assert_no_secret(result: dict[str, Any], *secrets: str) -> None:
+    visible = {k: v for k, v in result.items() if k not in ('_stdout', '_stderr')}
+    texts = [result['_stdout'], result['_stderr'], json.dumps(visible), json.dumps(visible, ensure_ascii=False)]
+    for secret in secrets:
+        for form in secret_forms(secret):
+            for text in texts:
+                assert form not in text
+
+
+def run_ok(run_module, args: dict[str, Any], **kw) -> dict[str, Any]:
+    result = run_module(MODULE, args, **kw)
+    assert not result.get('failed'), result.get('msg')
+    return result
+
+
+def make_standby(clusters, primary: Cluster, user: str, password: str) -> Cluster:
+    """pg_basebackup -R from the primary (over SSL as the replication role), started on a new port."""
+    standby = Cluster(clusters.workdir, 'standby', clusters.bindir)
+    standby.prepare_dirs()
+    env = dict(os.environ, PGPASSWORD=password, PGSSLMODE='require')   # never on argv
+    res = as_postgres([standby.bin('pg_basebackup'), '-h', '127.0.0.1', '-p', str(primary.port), '-U', user,
+                       '-D', str(standby.data_dir), '-R', '-X', 'stream', '-c', 'fast'], check=False, env=env)
+    assert res.returncode == 0, res.stderr
+    standby.write_conf()
+    standby.start()
+    assert standby.psql('SELECT pg_is_in_recovery()') == 't'
+    return standby
+
+
+# -- tests ------------------------------------------------------------------------------------
+def test_create_then_idempotent_and_secret_never_shown(clusters, run_module):
+    cluster = clusters('primary', log_statement='all')
+    password = 'Create-Secret-5b1e9d'
+    args = dict(name='replicator', password=password, **cluster.connection_args())
+
+    first = run_ok(run_module, args, diff=True)
+    assert first['changed'] is True
+    assert first['queries'] == ['CREATE ROLE "replicator" WITH REPLICATION LOGIN CONNECTION LIMIT -1 '
+                                "PASSWORD '********'"]
+    assert first['role'] == dict(name='replicator', exists=True, replication=True, login=True, conn_limit=-1,
+                                 password_type='scram-sha-256')
+    assert first['diff']['before']['exists'] is False
+    assert first['diff']['after'] == first['role']
+    assert attrs(cluster, 'replicator') == 'true|true|-1'
+    verifier = stored(cluster, 'replicator')
+    assert verifier.startswith('SCRAM-SHA-256$4096:')
+    replication_login(cluster, 'replicator', password)
+
+    second = run_ok(run_module, args, diff=True)
+    assert second['changed'] is False
+    assert second['queries'] == []
+    assert second['diff']['before'] == second['diff']['after'] == first['role']
+    assert stored(cluster, 'replicator') == verifier          # not rewritten with a new salt
+
+    for result in (first, second):
+        assert_no_secret(result, password, verifier)
+    log = cluster.log.read_text(errors='replace')
+    assert 'CREATE ROLE "replicator"' in log and 'SCRAM-SHA-256$4096:' in log   # statements were logged ...
+    for form in secret_forms(password):
+        assert form not in log                                                  # ... the password was not
+
+
+def test_check_mode_changes_nothing(primary, run_module):
+    args = dict(name='standby_user', password='Check-Mode-Secret-4c2d', conn_limit=3, **primary.connection_args())
+    result = run_ok(run_module, args, check=True, diff=True)
+    assert result['changed'] is True
+    assert result['queries'] == ['CREATE ROLE "standby_user" WITH REPLICATION LOGIN CONNECTION LIMIT 3 '
+                                 "PASSWORD '********'"]
+    assert result['role']['exists'] is True and result['role']['password_type'] == 'scram-sha-256'
+    assert set(result['diff']['before']) == {'name', 'exists', 'replication', 'login', 'conn_limit', 'password_type'}
+    assert attrs(primary, 'standby_user') == ''
+    assert_no_secret(result, args['password'])
+
+    run_ok(run_module, args)
+    # A changed password in check mode: reported, not applied.
+    before = stored(primary, 'standby_user')
+    changed = run_ok(run_module, dict(args, password='Other-Secret-9e8f'), check=True)
+    assert changed['changed'] is True
+    assert changed['queries'] == ['ALTER ROLE "standby_user" WITH PASSWORD \'********\'']
+    assert stored(primary, 'standby_user') == before
+    replication_login(primary, 'standby_user', args['password'])
+
+    # Dropping in check mode keeps the role.
+    absent = run_ok(run_module, dict(name='standby_user', state='absent', **primary.connection_args()), check=True)
+    assert absent['changed'] is True and absent['queries'] == ['DROP ROLE "standby_user"']
+    assert attrs(primary, 'standby_user') == 'true|true|3'
+
+
+def test_password_change_detected_and_works(primary, run_module):
+    base = dict(name='replicator', **primary.connection_args())
+    # The fixture made 'replicator' with password 'repl-secret' (scram-sha-256 by the server).
+    same = run_ok(run_module, dict(base, password='repl-secret'))
+    assert same['changed'] is False
+
+    new = 'Changed-Secret-77a0c3'
+    result = run_ok(run_module, dict(base, password=new), diff=True)
+    assert result['changed'] is True
+    assert result['queries'] == ['ALTER ROLE "replicator" WITH PASSWORD \'********\'']
+    assert result['diff']['before']['password_type'] == result['diff']['after']['password_type'] == 'scram-sha-256'
+    replication_login(primary, 'replicator', new)
+    assert login_fails(primary, 'replicator', 'repl-secret')
+    assert run_ok(run_module, dict(base, password=new))['changed'] is False
+    assert_no_secret(result, new)
+
+
+def test_md5_hash_is_replaced(primary, run_module):
+    password = 'Md5-Secret-31c9aa'
+    primary.psql("SET password_encryption = 'md5'; "
+                 f'CREATE ROLE legacy WITH REPLICATION LOGIN PASSWORD {lit(password)}')
+    assert stored(primary, 'legacy').startswith('md5')
+    base = dict(name='legacy', **primary.connection_args())
+
+    kept = run_ok(run_module, base)                       # no password given: left alone, with a warning
+    assert kept['changed'] is False
+    assert any('md5' in w for w in kept.get('warnings', []))
+
+    result = run_ok(run_module, dict(base, password=password), diff=True)
+    assert result['changed'] is True
+    assert result['queries'] == ['ALTER ROLE "legacy" WITH PASSWORD \'********\'']
+    assert result['diff']['before']['password_type'] == 'md5'
+    assert result['diff']['after']['password_type'] == 'scram-sha-256'
+    assert stored(primary, 'legacy').startswith('SCRAM-SHA-256$')
+    replication_login(primary, 'legacy', password)
+    assert run_ok(run_module, dict(base, password=password))['changed'] is False
+
+
+def test_missing_attributes_and_conn_limit_corrected(primary, run_module):
+    primary.psql('ALTER ROLE replicator WITH NOLOGIN NOREPLICATION CONNECTION LIMIT 2')
+    base = dict(name='replicator', password='repl-secret', **primary.connection_args())
+    result = run_ok(run_module, base, diff=True)
+    assert result['changed'] is True
+    assert result['queries'] == ['ALTER ROLE "replicator" WITH REPLICATION LOGIN CONNECTION LIMIT -1']
+    assert result['diff']['before'] == dict(name='replicator', exists=True, replication=False, login=False,
+                                            conn_limit=2, password_type='scram-sha-256')
+    assert attrs(primary, 'replicator') == 'true|true|-1'
+    replication_login(primary, 'replicator', 'repl-secret')
+
+    primary.psql('ALTER ROLE replicator WITH NOLOGIN')
+    login_only = run_ok(run_module, dict(base, conn_limit=4))
+    assert login_only['queries'] == ['ALTER ROLE "replicator" WITH LOGIN CONNECTION LIMIT 4']
+    assert attrs(primary, 'replicator') == 'true|true|4'
+    assert run_ok(run_module, dict(base, conn_limit=4))['changed'] is False
+
+
+def test_without_password_existing_password_is_kept(primary, run_module):
+    before = stored(primary, 'replicator')
+    result = run_ok(run_module, dict(name='replicator', **primary.connection_args()))
+    assert result['changed'] is False
+    assert stored(primary, 'replicator') == before
+    # A new role without a password: created (with a warning), password left NULL.
+    created = run_ok(run_module, dict(name='nopass', **primary.connection_args()))
+    assert created['changed'] is True
+    assert created['queries'] == ['CREATE ROLE "nopass" WITH REPLICATION LOGIN CONNECTION LIMIT -1']
+    assert created['role']['password_type'] is None
+    assert any('no password' in w for w in created.get('warnings', []))
+    assert stored(primary, 'nopass') == ''
+
+
+def test_absent_drops(primary, run_module):
+    args = dict(name='replicator', state='absent', **primary.connection_args())
+    result = run_ok(run_module, args, diff=True)
+    assert result['changed'] is True
+    assert result['queries'] == ['DROP ROLE "replicator"']
+    assert result['diff']['after']['exists'] is False
+    assert result['role']['exists'] is False
+    assert attrs(primary, 'replicator') == ''
+    again = run_ok(run_module, args)
+    assert again['changed'] is False and again['queries'] == []
+
+
+def test_absent_refuses_owner_of_objects(primary, run_module):
+    primary.psql('CREATE TABLE owned_by_replicator (id int); ALTER TABLE owned_by_replicator OWNER TO replicator')
+    result = run_module(MODULE, dict(name='replicator', state='absent', **primary.connection_args()))
+    assert result.get('failed') is True
+    assert 'cannot be dropped' in result['msg'] and 'REASSIGN OWNED BY "replicator"' in result['msg']
+    assert 'postgres: 1' in result['msg']
+    assert attrs(primary, 'replicator') == 'true|true|-1'
+
+
+def test_absent_refuses_active_replication_connection(primary, run_module):
+    conn = psycopg2.connect(host='127.0.0.1', port=primary.port, user='replicator', password='repl-secret',
+                            dbname='replication', sslmode='require',
+                            connection_factory=psycopg2.extras.PhysicalReplicationConnection)
+    try:
+        result = run_module(MODULE, dict(name='replicator', state='absent', **primary.connection_args()))
+        assert result.get('failed') is True
+        assert 'cannot be dropped' in result['msg'] and 'walsender' in result['msg']
+        assert 'standbys' in result['msg'] and 'pg_terminate_backend' in result['msg']
+        assert attrs(primary, 'replicator') == 'true|true|-1'
+    finally:
+        conn.close()
+
+
+def test_awkward_password_and_name(clusters, run_module):
+    cluster = clusters('primary', log_statement='all')
+    name = 'repl "odd" 100% user'
+    # Quotes, backslashes, a %s, non-ASCII letters, a ligature and a no-break space that SASLprep
+    # rewrites (NFKC and space mapping), and an emoji PostgreSQL leaves as raw bytes.
+    passwords = ['it\'s a "quoted" \\back\\slash %s pass',
+                 'Gr\u00fc\u00dfe-\ufb01x\u00a0\u00e9t\u00e9-\u00c5ngstr\u00f6m-7b2',
+                 '\U0001F511 key \\\' \u00fc-secret-11']
+    for password in passwords:
+        args = dict(name=name, password=password, **cluster.connection_args())
+        result = run_ok(run_module, args, diff=True)
+        assert result['changed'] is True
+        replication_login(cluster, name, password)
+        again = run_ok(run_module, args)
+        assert again['changed'] is False
+        for res in (result, again):
+            assert_no_secret(res, password)
+    assert attrs(cluster, name) == 'true|true|-1'
+    log = cluster.log.read_text(errors='replace')
+    assert 'ALTER ROLE "repl ""odd"" 100% user" WITH PASSWORD \'SCRAM-SHA-256$' in log
+    for password in passwords:
+        for form in secret_forms(password):
+            assert form not in log
+
+
+def test_refuses_empty_password(primary, run_module):
+    result = run_module(MODULE, dict(name='replicator', password='', **primary.connection_args()))
+    assert result.get('failed') is True and 'must not be empty' in result['msg']
+
+
+def test_standby_refuses_changes_but_accepts_no_change(clusters, run_module):
+    primary = clusters('primary')
+    password = 'Standby-Secret-0d41f7'
+    run_ok(run_module, dict(name='replicator', password=password, **primary.connection_args()))
+    standby = make_standby(clusters, primary, 'replicator', password)
+    on_standby = dict(name='replicator', password=password, **standby.connection_args())
+
+    same = run_ok(run_module, on_standby, diff=True)
+    assert same['changed'] is False and same['queries'] == []
+    assert same['role']['exists'] is True and same['role']['password_type'] == 'scram-sha-256'
+
+    for args, check in ((dict(on_standby, password='Another-Secret-6a'), False),
+                        (dict(on_standby, password='Another-Secret-6a'), True),
+                        (dict(on_standby, conn_limit=2), False),
+                        (dict(name='replicator', state='absent', **standby.connection_args()), False),
+                        (dict(name='brand_new', **standby.connection_args()), False)):
+        result = run_module(MODULE, args, check=check)
+        assert result.get('failed') is True, result
+        assert 'must be managed on the primary' in result['msg']
+        assert 'standby' in result['msg']
+        assert_no_secret(result, 'Another-Secret-6a', password)
+
+    # The standby still streams with the role the module made on the primary.
+    primary.psql('CREATE TABLE after_standby (id int)')
+    standby.wait_for("SELECT count(*) FROM pg_class WHERE relname = 'after_standby'", '1')
