@@ -77,9 +77,9 @@ def version_profile(major: int) -> VersionProfile:
     legacy = major < 12
     if legacy:
         # Everything in recovery.conf is read once at start.
-        contexts = {k: 'postmaster' for k in ('standby_mode', 'primary_conninfo', 'primary_slot_name',
-                                               'restore_command', 'recovery_target_timeline',
-                                               'trigger_file')}
+        legacy_keys = ('standby_mode', 'primary_conninfo', 'primary_slot_name', 'restore_command',
+                       'recovery_target_timeline', 'trigger_file')
+        contexts = {k: 'postmaster' for k in legacy_keys}
     else:
         reload_conn = 'sighup' if major >= 13 else 'postmaster'
         contexts = {
@@ -303,7 +303,7 @@ class StandbyConfig:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return tuple(k for k, _ in self.settings)
+        return tuple(key for key, dummy in self.settings)
 
 
 def standby_config(major: int, options: StandbyOptions) -> StandbyConfig:

@@ -76,8 +76,8 @@ options:
     description:
       - libpq password file for the replication connection.
       - Defaults to C(replication.pgpass) in the parent directory of O(data_dir) (for Debian's
-        C(/var/lib/postgresql/15/main) that is C(/var/lib/postgresql/15/replication.pgpass)):
-        outside the data directory, so base backups never copy it.
+        C(/var/lib/postgresql/15/main) that is C(/var/lib/postgresql/15/replication.pgpass)),
+        which is outside the data directory, so base backups never copy it.
       - The whole file is managed; its directory must exist.
     type: path
   sslmode:
@@ -148,8 +148,8 @@ attributes:
     support: full
   diff_mode:
     description:
-      - Shows the managed files before and after. The password file's content is never shown,
-        only C(passfile: changed).
+      - "Shows the managed files before and after. The password file's content is never shown,
+        only the line C(passfile: changed)."
     support: full
   platform:
     description: Hosts running PostgreSQL on a POSIX system.
@@ -172,7 +172,7 @@ seealso:
     description: Format of the password file.
     link: https://www.postgresql.org/docs/current/libpq-pgpass.html
 author:
-  - catmaid.replication developers
+  - catmaid.replication developers (@catmaid)
 """
 
 EXAMPLES = r"""
@@ -415,9 +415,7 @@ def plan_auto_conf(module: AnsibleModule, plan: Plan, data_dir: str, keys: tuple
     before = read_or_fail(module, path)
     held = {k: v for k, v in parse_conf(before).items() if k in keys}
     if held:
-        after = strip_settings(before, keys)
-        assert after is not None
-        plan.write(path, before, after)
+        plan.write(path, before, strip_settings(before, keys) or '')
     return held
 
 
@@ -623,7 +621,7 @@ def main() -> None:
     else:
         promote(module, data_dir, major, running, plan, result)
     result['changed'] = result['changed'] or plan.changed
-    result['files'] = [path for path, _ in plan.writes]
+    result['files'] = [path for path, dummy in plan.writes]
     result['removed'] = list(plan.removals)
     if module._diff:
         result['diff'] = plan.diff
