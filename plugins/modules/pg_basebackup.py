@@ -1,0 +1,641 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_basebackup
+short_description: Clone a PostgreSQL primary into a replica's data directory
+version_added: 0.1.0
+description:
+  - Takes a base backup of a primary server with C(pg_basebackup) over a replication
+    connection and puts it in place as the data directory of a replica.
+  - The step the CATMAID replication guide does by hand after telling the reader to delete
+    everything in the data directory; this module never deletes anything implicitly.
+  - Before changing anything it connects to the primary over a replication connection
+    (C(IDENTIFY_SYSTEM)), which proves that the primary is reachable and the password works,
+    and it checks that the primary's major version equals the one of the local C(pg_basebackup).
+  - What happens to O(data_dir) depends on what it holds.
+  - Missing or empty, the primary is cloned into it.
+  - A standby of this primary (same system identifier, C(standby.signal) or C(recovery.conf)
+    present, running or not) is left alone, RV(changed=false).
+  - Any other server running in it makes the module fail, even with O(force=true).
+  - A directory without C(PG_VERSION), another cluster, or a cluster with the primary's system
+    identifier that is not a standby (a promoted former primary) makes the module fail unless
+    O(force=true).
+  - With O(force=true) the configuration files (C(postgresql.conf), C(postgresql.auto.conf),
+    C(pg_hba.conf), C(pg_ident.conf)) and any C(*.crt), C(*.key), C(*.pem) files found at the
+    top level of the data directory are first copied into O(backup_dir), then the data directory is
+    replaced.
+  - The backup is taken into a temporary directory beside O(data_dir) (same file system, named
+    C(.<name>.clone-XXXX), mode 0700) and only swapped in once C(pg_basebackup) succeeded. The
+    old directory is renamed aside, the new one renamed into place and only then the old one
+    removed. A failed, refused, timed out or interrupted backup leaves the previous data
+    directory exactly as it was. Temporary directories left by an interrupted earlier run are
+    removed at the start of the next run.
+  - The password reaches C(pg_basebackup) through a temporary mode 0600 password file named by
+    E(PGPASSFILE) for that one command; it is never on a command line nor in the result.
+  - Run the module as the C(postgres) OS user (C(become_user=postgres)). When it runs as root,
+    everything it creates is given to O(owner).
+  - Symbolic links in O(data_dir) are resolved first; the data directory must not be a mount
+    point, because it is swapped by renaming (use a directory below the mount point).
+author:
+  - catmaid.replication developers
+options:
+  data_dir:
+    description:
+      - Data directory of the replica, for example C(/var/lib/postgresql/15/main).
+      - Its parent directory must exist.
+    type: path
+    required: true
+  host:
+    description:
+      - Host name or address of the primary.
+    type: str
+    required: true
+  port:
+    description:
+      - Port of the primary.
+    type: int
+    default: 5432
+  user:
+    description:
+      - Role with the C(REPLICATION) attribute to connect as.
+    type: str
+    required: true
+  password:
+    description:
+      - Password of O(user). Without it, libpq's usual sources (for example C(~/.pgpass) of the
+        OS user running the module) are used.
+    type: str
+  sslmode:
+    description:
+      - libpq SSL mode of the replication connections.
+    type: str
+    choices: [disable, allow, prefer, require, verify-ca, verify-full]
+    default: require
+  sslrootcert:
+    description:
+      - File with the CA certificate(s) that signed the primary's certificate, for
+        O(sslmode=verify-ca) and O(sslmode=verify-full).
+    type: path
+  slot:
+    description:
+      - Physical replication slot on the primary that C(pg_basebackup) streams WAL through
+        (C(-S)). It must exist unless O(create_slot=true).
+      - Lower case letters, digits and underscores only.
+    type: str
+  create_slot:
+    description:
+      - Create O(slot) on the primary (C(pg_basebackup -C -S)). When the slot already exists it is
+        reused, not an error.
+      - A slot created by a clone that fails later stays on the primary (and retains WAL there)
+        until a later run uses it or it is dropped.
+    type: bool
+    default: false
+  checkpoint:
+    description:
+      - Checkpoint mode on the primary at the start of the backup (C(-c)).
+    type: str
+    choices: [fast, spread]
+    default: fast
+  max_rate:
+    description:
+      - Maximum transfer rate of the data directory (C(pg_basebackup -r)), for example C(100M)
+        or C(32k) (kilobytes per second without a suffix). Unlimited when not set.
+    type: str
+  force:
+    description:
+      - Replace a data directory that holds another cluster, a cluster that is not a standby of
+        the primary, or files that are not a cluster at all. Its configuration files are saved into
+        O(backup_dir) first.
+      - Never replaces a data directory a server is running in.
+    type: bool
+    default: false
+  backup_dir:
+    description:
+      - Directory the configuration files are saved into before a forced replace. It is created
+        (mode 0700) when missing; files of the same name in it are overwritten.
+      - Default is a timestamped directory beside O(data_dir),
+        C(<data_dir>.config-backup-YYYYmmddTHHMMSS).
+    type: path
+  owner:
+    description:
+      - OS user that owns everything the module creates when it runs as root (the data directory,
+        O(backup_dir)). Default is the owner of the parent directory of O(data_dir).
+      - When the module does not run as root, files belong to the user running it, and this option
+        must be unset or name that user.
+    type: str
+  timeout:
+    description:
+      - Seconds after which C(pg_basebackup) is stopped and the clone fails (the data directory is
+        left as it was).
+    type: int
+    default: 3600
+  connect_timeout:
+    description:
+      - Seconds to wait for each connection to the primary.
+    type: int
+    default: 10
+  application_name:
+    description:
+      - C(application_name) of the connections to the primary (shown in C(pg_stat_replication)).
+    type: str
+  pg_bin_dir:
+    description:
+      - Directory with the PostgreSQL client and server binaries (C(pg_basebackup), C(pg_controldata)).
+      - Default is Debian's C(/usr/lib/postgresql/<major>/bin).
+      - For C(pg_controldata) that is the major of the existing data directory.
+      - For C(pg_basebackup) it is the primary's major when installed, else the major of the existing
+        data directory, else the newest installed one.
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details: Connects to the primary read-only to compare system identifiers; changes nothing.
+  diff_mode:
+    support: none
+notes:
+  - Does not configure the clone as a standby (C(standby.signal), C(primary_conninfo)) and does not
+    start it.
+  - The configuration files saved in O(backup_dir) are not put back into the new data directory.
+requirements:
+  - psycopg2 on the managed host (Debian package C(python3-psycopg2)).
+  - pg_basebackup and pg_controldata of the primary's major version; coreutils C(timeout).
+seealso:
+  - name: pg_basebackup
+    description: The PostgreSQL program this module runs.
+    link: https://www.postgresql.org/docs/current/app-pgbasebackup.html
+"""
+
+EXAMPLES = r"""
+- name: Clone the primary into the replica's data directory
+  catmaid.replication.pg_basebackup:
+    data_dir: /var/lib/postgresql/15/main
+    host: primary.example.org
+    port: 5432
+    user: replication_user
+    password: "{{ replication_password }}"
+    sslmode: verify-full
+    sslrootcert: /etc/ssl/certs/primary-ca.pem
+    slot: replica1
+    create_slot: true
+  become: true
+  become_user: postgres
+
+- name: Replace the fresh cluster Debian created by a clone of the primary
+  catmaid.replication.pg_basebackup:
+    data_dir: /var/lib/postgresql/15/main
+    host: primary.example.org
+    user: replication_user
+    password: "{{ replication_password }}"
+    force: true
+    backup_dir: /var/lib/postgresql/15/main-config-before-clone
+  become: true
+  become_user: postgres
+"""
+
+RETURN = r"""
+action:
+  description:
+    - What was done (or would be done in check mode).
+    - Read it from a registered variable; some stdout callbacks (for example C(ansible.posix.json))
+      show the task's module name under this key instead. RV(msg) starts with the same word.
+  type: str
+  returned: always
+  choices: [clone, replace, unchanged]
+  sample: clone
+msg:
+  description: A sentence saying what happened and why.
+  type: str
+  returned: always
+  sample: cloned the primary into the missing directory /var/lib/postgresql/15/main
+system_identifier:
+  description: The primary's database system identifier (a 64-bit number, as a string).
+  type: str
+  returned: always
+  sample: '7301234567890123456'
+pg_version:
+  description: Major version of the primary.
+  type: int
+  returned: always
+  sample: 15
+duration_s:
+  description: Seconds the backup took; null when none ran.
+  type: float
+  returned: always
+  sample: 12.3
+bytes:
+  description: Size in bytes of the new data directory; null when nothing was cloned.
+  type: int
+  returned: always
+  sample: 31457280
+backup_dir:
+  description: Directory the configuration files were saved into before a replace; null if none.
+  type: str
+  returned: always
+  sample: /var/lib/postgresql/15/main.config-backup-20260101T120000
+saved_files:
+  description: Names of the files saved into RV(backup_dir).
+  type: list
+  elements: str
+  returned: always
+  sample: [pg_hba.conf, postgresql.conf, server.crt, server.key]
+cmd:
+  description:
+    - The C(pg_basebackup) command line that ran (or would run), without secrets; null when none.
+    - In check mode the target directory is a placeholder.
+  type: list
+  elements: str
+  returned: always
+  sample: [/usr/lib/postgresql/15/bin/pg_basebackup, -D, /var/lib/postgresql/15/.main.clone-ab12cd, -X, stream]
+slot_created:
+  description: Whether the run created O(slot) on the primary.
+  type: bool
+  returned: always
+  sample: false
+timeline:
+  description: The primary's current timeline.
+  type: int
+  returned: always
+  sample: 1
+"""
+
+import os
+import pwd
+import re
+import shutil
+import tempfile
+import time
+from typing import Any, Optional
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.catmaid.replication.plugins.module_utils import _clone
+from ansible_collections.catmaid.replication.plugins.module_utils._pg import ensure_psycopg2, psycopg2
+from ansible_collections.catmaid.replication.plugins.module_utils._pgdata import (
+    find_bin_dir, read_pg_version, read_text)
+
+C_LOCALE = dict(LANG='C', LC_ALL='C', LC_MESSAGES='C')
+
+
+class Cloner:
+    """One run of the module: gather facts, decide, act."""
+
+    def __init__(self, module: AnsibleModule):
+        self.module = module
+        self.p = module.params
+        self.data_dir = os.path.realpath(self.p['data_dir'])
+        self.parent = os.path.dirname(self.data_dir)
+        self.name = os.path.basename(self.data_dir)
+        self.result: dict[str, Any] = dict(changed=False, action=None, msg='', system_identifier=None,
+                                           pg_version=None, duration_s=None, bytes=None,
+                                           backup_dir=None, saved_files=[], cmd=None,
+                                           slot_created=False, timeline=None)
+        self.slot_exists: Optional[bool] = None
+
+    # -- the one seam for external programs ----------------------------------------------
+    def _run_command(self, argv: list[str], env: Optional[dict[str, str]] = None) -> tuple[int, str, str]:
+        environ = dict(C_LOCALE)
+        environ.update(env or {})
+        return self.module.run_command(argv, environ_update=environ, check_rc=False)
+
+    def fail(self, msg: str, **extra: Any) -> None:
+        result = dict(self.result)
+        result.update(extra)
+        result.pop('changed', None)
+        result['msg'] = msg
+        self.module.fail_json(**result)
+
+    # -- facts ----------------------------------------------------------------------------
+    def owner(self) -> Optional[tuple[int, int]]:
+        """uid/gid to give created files when running as root; None otherwise."""
+        wanted = self.p['owner']
+        if os.geteuid() != 0:
+            me = pwd.getpwuid(os.geteuid()).pw_name
+            if wanted and wanted != me:
+                self.fail(f'owner={wanted} needs the module to run as root (it runs as {me})')
+            return None
+        if wanted:
+            found = [e for e in pwd.getpwall() if e.pw_name == wanted]
+            if not found:
+                self.fail(f'owner={wanted}: no such OS user')
+            return found[0].pw_uid, found[0].pw_gid
+        st = os.stat(self.parent)
+        return st.st_uid, st.st_gid
+
+    def server_running(self) -> bool:
+        pid = _clone.parse_postmaster_pid(read_text(os.path.join(self.data_dir, 'postmaster.pid')))
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as handle:
+                cmdline = handle.read()
+        except OSError:
+            return True
+        # A stale postmaster.pid whose pid was reused by an unrelated program.
+        return b'postgres' in cmdline or b'postmaster' in cmdline
+
+    def local_sysid(self, major: Optional[int]) -> Optional[str]:
+        bin_dir = find_bin_dir(major, self.p['pg_bin_dir'])
+        controldata = os.path.join(bin_dir, 'pg_controldata') if bin_dir else ''
+        if controldata and os.access(controldata, os.X_OK):
+            rc, out, dummy = self._run_command([controldata, '-D', self.data_dir])
+            sysid = _clone.parse_controldata_sysid(out) if rc == 0 else None
+            if sysid:
+                return sysid
+        try:
+            with open(os.path.join(self.data_dir, 'global', 'pg_control'), 'rb') as handle:
+                return _clone.sysid_from_pg_control(handle.read(8))
+        except OSError:
+            return None
+
+    def local_facts(self, primary_sysid: str) -> tuple[_clone.Facts, Optional[int]]:
+        if not os.path.lexists(self.data_dir):
+            return _clone.Facts(exists=False, primary_sysid=primary_sysid, force=self.p['force']), None
+        if not os.path.isdir(self.data_dir):
+            self.fail(f'{self.data_dir} exists and is not a directory')
+        entries = os.listdir(self.data_dir)
+        major = read_pg_version(self.data_dir) if 'PG_VERSION' in entries else None
+        facts = _clone.Facts(
+            exists=True, empty=not entries, has_pg_version='PG_VERSION' in entries,
+            running=self.server_running(),
+            local_sysid=self.local_sysid(major) if 'PG_VERSION' in entries else None,
+            primary_sysid=primary_sysid,
+            standby_configured='standby.signal' in entries or 'recovery.conf' in entries,
+            force=self.p['force'])
+        return facts, major
+
+    # -- the primary ----------------------------------------------------------------------
+    def identify_primary(self) -> tuple[str, int, int]:
+        """(system identifier, timeline, major) of the primary; fails with what to fix."""
+        ensure_psycopg2(self.module)
+        kw: dict[str, Any] = dict(host=self.p['host'], port=self.p['port'], user=self.p['user'],
+                                  sslmode=self.p['sslmode'], connect_timeout=self.p['connect_timeout'],
+                                  application_name=self.p['application_name'] or 'catmaid.replication')
+        if self.p['password']:
+            kw['password'] = self.p['password']
+        if self.p['sslrootcert']:
+            kw['sslrootcert'] = self.p['sslrootcert']
+        conn = None
+        try:
+            conn = psycopg2.connect(connection_factory=psycopg2.extras.PhysicalReplicationConnection, **kw)
+            cur = conn.cursor()
+            cur.execute('IDENTIFY_SYSTEM')
+            row = cur.fetchone()
+            major = _clone.server_major(conn.server_version)
+            self.slot_exists = self.read_slot(cur, major)
+            return str(row[0]), int(row[1]), major
+        except psycopg2.Error as exc:
+            if conn is None:
+                msg = _clone.connect_error_message(str(exc), self.p['host'], self.p['port'], self.p['user'])
+            else:
+                msg = f"IDENTIFY_SYSTEM on the primary {self.p['host']}:{self.p['port']} failed: {str(exc).strip()}"
+        finally:
+            if conn is not None:
+                conn.close()
+        self.fail(msg)
+        raise AssertionError('unreachable')
+
+    def read_slot(self, cur, major: int) -> Optional[bool]:
+        """Whether the slot exists on the primary; None when this server cannot tell (< 15)."""
+        if not self.p['slot'] or major < 15:
+            return None
+        try:
+            cur.execute(f"READ_REPLICATION_SLOT {self.p['slot']}")
+            row = cur.fetchone()
+        except psycopg2.Error:
+            return None
+        return bool(row and row[0] is not None)
+
+    def basebackup_binary(self, primary_major: int, local_major: Optional[int]) -> tuple[str, Optional[int]]:
+        bin_dir = (self.p['pg_bin_dir'] or find_bin_dir(primary_major) or find_bin_dir(local_major)
+                   or find_bin_dir(None))
+        binary = self.module.get_bin_path('pg_basebackup', required=True, opt_dirs=[bin_dir] if bin_dir else [])
+        rc, out, err = self._run_command([binary, '--version'])
+        return binary, (_clone.parse_major(out) if rc == 0 else None)
+
+    # -- file system steps ----------------------------------------------------------------
+    def clean_leftovers(self) -> None:
+        remove, restore = _clone.select_leftovers(os.listdir(self.parent), self.name,
+                                                  os.path.lexists(self.data_dir))
+        if restore:
+            os.rename(os.path.join(self.parent, restore), self.data_dir)
+            self.module.warn(f'{self.data_dir} was missing after an interrupted run: restored it from {restore}')
+        for entry in remove:
+            shutil.rmtree(os.path.join(self.parent, entry), ignore_errors=True)
+
+    def chown_tree(self, path: str, owner: Optional[tuple[int, int]]) -> None:
+        if owner is None:
+            return
+        os.lchown(path, *owner)
+        for root, dirs, files in os.walk(path):
+            for entry in dirs + files:
+                os.lchown(os.path.join(root, entry), *owner)
+
+    def save_config(self, owner: Optional[tuple[int, int]]) -> None:
+        if not os.path.isdir(self.data_dir):
+            return
+        names = [n for n in _clone.files_to_save(os.listdir(self.data_dir))
+                 if os.path.isfile(os.path.join(self.data_dir, n))]
+        if not names:
+            return
+        target = self.p['backup_dir']
+        if not target:
+            target = f"{self.data_dir}.config-backup-{time.strftime('%Y%m%dT%H%M%S')}"
+            base, n = target, 1
+            while os.path.lexists(target):
+                n += 1
+                target = f'{base}-{n}'
+        os.makedirs(target, mode=0o700, exist_ok=True)
+        os.chmod(target, 0o700)
+        for name in names:
+            dest = os.path.join(target, name)
+            shutil.copy2(os.path.join(self.data_dir, name), dest)
+        self.chown_tree(target, owner)
+        self.result.update(backup_dir=target, saved_files=names)
+
+    def write_passfile(self) -> Optional[str]:
+        if not self.p['password']:
+            return None
+        try:
+            line = _clone.passfile_line(self.p['user'], self.p['password'])
+        except ValueError as exc:
+            self.fail(str(exc))
+        fd, path = tempfile.mkstemp(prefix='pgpass-', dir=self.module.tmpdir)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+            handle.write(line)
+        return path
+
+    def argv(self, binary: str, target: str, create: bool) -> list[str]:
+        opts = dict(sslmode=self.p['sslmode'], sslrootcert=self.p['sslrootcert'],
+                    application_name=self.p['application_name'], connect_timeout=self.p['connect_timeout'])
+        return _clone.basebackup_argv(binary, target, self.p['host'], self.p['port'], self.p['user'],
+                                      self.p['checkpoint'], _clone.conninfo(opts), slot=self.p['slot'],
+                                      create_slot=create, max_rate=self.p['max_rate'])
+
+    def run_basebackup(self, binary: str, target: str) -> None:
+        create = bool(self.p['slot'] and self.p['create_slot'] and self.slot_exists is not True)
+        timeout_bin = self.module.get_bin_path('timeout', required=True)
+        passfile = self.write_passfile()
+        env = {'PGPASSFILE': passfile} if passfile else {}
+        try:
+            while True:
+                argv = self.argv(binary, target, create)
+                self.result['cmd'] = argv
+                start = time.monotonic()
+                # timeout(1) signals pg_basebackup's whole process group (its WAL streamer too).
+                rc, out, err = self._run_command([timeout_bin, '-s', 'TERM', '-k', '30', str(self.p['timeout'])] + argv, env)
+                self.result['duration_s'] = round(time.monotonic() - start, 3)
+                if rc != 0 and create and _clone.slot_exists_error(err):
+                    # The slot is there already (a server older than 15 cannot be asked): reuse it.
+                    create = False
+                    os.makedirs(target, mode=0o700, exist_ok=True)
+                    _empty_dir(target)
+                    continue
+                break
+        finally:
+            if passfile:
+                os.unlink(passfile)
+        if rc != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            if rc in (124, 137):
+                what = f"pg_basebackup did not finish within timeout={self.p['timeout']} seconds and was stopped"
+            else:
+                what = f'pg_basebackup failed (rc={rc})'
+            self.fail(f'{what}; {self.data_dir} was left as it was: {err.strip()}', rc=rc, stderr=err, stdout=out)
+        self.result['slot_created'] = create
+
+    def swap(self, target: str) -> None:
+        aside = None
+        if os.path.lexists(self.data_dir):
+            # A fresh, unique, empty name beside it; rename(2) replaces an empty directory.
+            aside = tempfile.mkdtemp(prefix=_clone.old_prefix(self.name), dir=self.parent)
+            os.rename(self.data_dir, aside)
+        try:
+            os.rename(target, self.data_dir)
+        except OSError:
+            if aside:
+                os.rename(aside, self.data_dir)
+            raise
+        if aside:
+            shutil.rmtree(aside, ignore_errors=True)
+            if os.path.lexists(aside):
+                self.module.warn(f'could not remove the previous data directory, now at {aside}: remove it by hand')
+
+    # -- main -----------------------------------------------------------------------------
+    def run(self) -> None:
+        p = self.p
+        if p['slot'] and not re.fullmatch(r'[a-z0-9_]{1,63}', p['slot']):
+            self.fail(f"slot={p['slot']!r}: a slot name has 1 to 63 lower case letters, digits and underscores")
+        if not os.path.isdir(self.parent):
+            self.fail(f'the parent directory {self.parent} of data_dir does not exist')
+        owner = self.owner()
+        if not self.module.check_mode:
+            self.clean_leftovers()
+
+        sysid, timeline, major = self.identify_primary()
+        self.result.update(system_identifier=sysid, timeline=timeline, pg_version=major)
+        facts, local_major = self.local_facts(sysid)
+        decision = _clone.decide(facts, self.data_dir)
+        self.result['action'] = decision.action
+        if decision.action == _clone.REFUSE:
+            self.fail(decision.msg)
+        if decision.action == _clone.UNCHANGED:
+            self.result['msg'] = decision.msg
+            self.module.exit_json(**self.result)
+        if facts.exists and os.path.ismount(self.data_dir):
+            self.fail(f'{self.data_dir} is a mount point and cannot be swapped by renaming: '
+                      'use a directory below the mount point as data_dir')
+
+        binary, local_bin_major = self.basebackup_binary(major, local_major)
+        mismatch = _clone.version_mismatch_message(major, local_bin_major, binary)
+        if mismatch:
+            self.fail(mismatch)
+
+        self.result['changed'] = True
+        if self.module.check_mode:
+            placeholder = os.path.join(self.parent, _clone.temp_prefix(self.name) + 'XXXXXX')
+            self.result['cmd'] = self.argv(binary, placeholder, bool(p['slot'] and p['create_slot'] and self.slot_exists is not True))
+            self.result['msg'] = decision.message(done=False)
+            self.module.exit_json(**self.result)
+
+        if decision.action == _clone.REPLACE:
+            self.save_config(owner)
+        target = tempfile.mkdtemp(prefix=_clone.temp_prefix(self.name), dir=self.parent)
+        try:
+            os.chmod(target, 0o700)
+            self.run_basebackup(binary, target)
+            os.chmod(target, 0o700)
+            self.chown_tree(target, owner)
+            size = _tree_size(target)
+            self.swap(target)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        self.result['bytes'] = size
+        self.result['msg'] = decision.message(done=True)
+        self.module.exit_json(**self.result)
+
+
+def _empty_dir(path: str) -> None:
+    for entry in os.listdir(path):
+        full = os.path.join(path, entry)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full)
+        else:
+            os.unlink(full)
+
+
+def _tree_size(path: str) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for entry in dirs + files:
+            total += os.lstat(os.path.join(root, entry)).st_size
+    return total
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            data_dir=dict(type='path', required=True),
+            host=dict(type='str', required=True),
+            port=dict(type='int', default=5432),
+            user=dict(type='str', required=True),
+            password=dict(type='str', no_log=True),
+            sslmode=dict(type='str', default='require',
+                         choices=['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']),
+            sslrootcert=dict(type='path'),
+            slot=dict(type='str'),
+            create_slot=dict(type='bool', default=False),
+            checkpoint=dict(type='str', default='fast', choices=['fast', 'spread']),
+            max_rate=dict(type='str'),
+            force=dict(type='bool', default=False),
+            backup_dir=dict(type='path'),
+            owner=dict(type='str'),
+            timeout=dict(type='int', default=3600),
+            connect_timeout=dict(type='int', default=10),
+            application_name=dict(type='str'),
+            pg_bin_dir=dict(type='path'),
+        ),
+        required_if=[('create_slot', True, ['slot'])],
+        supports_check_mode=True,
+    )
+    cloner = Cloner(module)
+    try:
+        cloner.run()
+    except OSError as exc:
+        cloner.fail(f'{exc.__class__.__name__} while cloning into {cloner.data_dir}: {exc}; '
+                    'a data directory that existed was left as it was')
+
+
+if __name__ == '__main__':
+    main()

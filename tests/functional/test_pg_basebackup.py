@@ -1,0 +1,408 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""catmaid.replication.pg_basebackup against real, throw-away PostgreSQL clusters."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import COLLECTIONS, MANAGED_PYTHON, PG_USER, REPO, Cluster, as_postgres, free_port
+
+MODULE = 'catmaid.replication.pg_basebackup'
+SECRET = 'repl-secret'
+
+
+def clone_args(primary: Cluster, data_dir: Path, **extra: Any) -> dict[str, Any]:
+    args: dict[str, Any] = dict(data_dir=str(data_dir), host='127.0.0.1', port=primary.port,
+                                user='replicator', password=SECRET, sslmode='require')
+    args.update(extra)
+    return args
+
+
+def action_of(result: dict[str, Any]) -> str:
+    """The module's own `action` value.
+
+    The ansible.posix.json callback used by run_module replaces a result's `action` key with
+    the task's module name, so the tests read it from `msg` (which starts with it) and one
+    test checks the registered variable itself (test_action_in_registered_result).
+    """
+    msg = result['msg']
+    for prefix, action in (('would clone', 'clone'), ('cloned', 'clone'), ('would replace', 'replace'),
+                           ('replaced', 'replace'), ('unchanged', 'unchanged')):
+        if msg.startswith(prefix):
+            return action
+    raise AssertionError(f'no action in {msg!r}')
+
+
+def replica_parent(workdir: Path, name: str = 'replica') -> Path:
+    """A directory owned by postgres to clone into (its 'data' child does not exist yet)."""
+    root = workdir / name
+    root.mkdir(mode=0o700)
+    shutil_chown(root)
+    return root
+
+
+def shutil_chown(path: Path) -> None:
+    pw = pwd.getpwnam(PG_USER)
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def old_cluster(clusters, name: str = 'replica') -> Cluster:
+    """A stopped, unrelated cluster in the target directory, with a marker row."""
+    old = clusters(name)
+    old.psql('CREATE TABLE marker (note text)')
+    old.psql("INSERT INTO marker VALUES ('still here')")
+    old.stop()
+    return old
+
+
+def assert_marker_intact(old: Cluster) -> None:
+    old.start()
+    try:
+        assert old.psql('SELECT note FROM marker') == 'still here'
+    finally:
+        old.stop()
+
+
+def snapshot(path: Path) -> dict[str, tuple[int, float, int]]:
+    """Every entry under path with size, mtime and mode."""
+    out: dict[str, tuple[int, float, int]] = {}
+    if path.exists():
+        for p in [path] + sorted(path.rglob('*')):
+            st = p.lstat()
+            out[str(p)] = (st.st_size, st.st_mtime, st.st_mode)
+    return out
+
+
+def leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if '.clone-' in p.name or '.old-' in p.name)
+
+
+def as_standby(clusters, data_dir: Path, primary: Cluster, name: str, slot: str | None = None) -> Cluster:
+    """Turn a cloned data directory into a running standby on its own port."""
+    standby = Cluster(clusters.workdir, name, clusters.bindir)
+    assert standby.data_dir == data_dir
+    standby.prepare_dirs()
+    standby.write_conf()
+    conninfo = (f"host=127.0.0.1 port={primary.port} user=replicator password={SECRET} "
+                f"sslmode=require application_name={name}")
+    lines = [f"primary_conninfo = '{conninfo}'"]
+    if slot:
+        lines.append(f"primary_slot_name = '{slot}'")
+    conf = data_dir / 'conf.d' / 'standby.conf'
+    conf.write_text('\n'.join(lines) + '\n')
+    conf.chmod(0o600)
+    (data_dir / 'standby.signal').write_text('')
+    for p in (conf, data_dir / 'standby.signal'):
+        shutil_chown(p)
+    standby.start()
+    return standby
+
+
+def test_clone_stream_slot_and_idempotence(primary, clusters, run_module, workdir):
+    parent = replica_parent(workdir)
+    data_dir = parent / 'data'
+    primary.psql('CREATE TABLE t (id int)')
+
+    # Clone in the background and watch every process's argv for the password meanwhile.
+    result: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: result.update(run_module(
+        MODULE, clone_args(primary, data_dir, slot='replica1', create_slot=True,
+                           application_name='clone-test'))))
+    runner.start()
+    seen_basebackup = False
+    while runner.is_alive():
+        for cmdline in Path('/proc').glob('[0-9]*/cmdline'):
+            try:
+                raw = cmdline.read_bytes()
+            except OSError:
+                continue
+            assert SECRET.encode() not in raw, f'password on a command line: {raw!r}'
+            seen_basebackup = seen_basebackup or b'pg_basebackup\x00-D' in raw
+        time.sleep(0.02)
+    runner.join()
+
+    assert result.get('failed') is not True, result
+    assert result['changed'] is True
+    assert action_of(result) == 'clone'
+    assert seen_basebackup
+    assert SECRET not in result['_stdout'] and SECRET not in ' '.join(result['cmd'])
+    assert result['cmd'][:2] == [str(clusters.bindir / 'pg_basebackup'), '-D']
+    assert ['-C', '-S', 'replica1'] == result['cmd'][-3:]
+    assert result['slot_created'] is True
+    assert result['system_identifier'] == primary.system_identifier()
+    assert result['pg_version'] == primary.major
+    assert result['bytes'] > 1_000_000 and result['duration_s'] > 0
+    assert result['backup_dir'] is None
+    st = data_dir.stat()
+    assert st.st_mode & 0o777 == 0o700 and st.st_uid == pwd.getpwnam(PG_USER).pw_uid
+    assert leftovers(parent) == []
+    assert primary.psql("SELECT slot_type FROM pg_replication_slots WHERE slot_name = 'replica1'") == 'physical'
+
+    # The slot exists now: a second clone elsewhere reuses it instead of failing.
+    other_parent = replica_parent(workdir, 'replica2')
+    again = run_module(MODULE, clone_args(primary, other_parent / 'data', slot='replica1', create_slot=True))
+    assert again.get('failed') is not True, again
+    assert again['changed'] is True and again['slot_created'] is False
+    assert again['cmd'][-2:] == ['-S', 'replica1'] and '-C' not in again['cmd']
+
+    standby = as_standby(clusters, data_dir, primary, 'replica', slot='replica1')
+    primary.psql('INSERT INTO t VALUES (42)')
+    standby.wait_for('SELECT id FROM t', '42')
+    assert standby.psql('SELECT pg_is_in_recovery()') == 't'
+    primary.wait_for("SELECT state FROM pg_stat_replication WHERE application_name = 'replica'", 'streaming')
+    assert primary.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'replica1'") == 't'
+
+    # Idempotence: a (running) standby of this primary is left alone, in check mode too.
+    for check in (True, False):
+        second = run_module(MODULE, clone_args(primary, data_dir, slot='replica1', create_slot=True),
+                            check=check)
+        assert second.get('failed') is not True, second
+        assert second['changed'] is False and action_of(second) == 'unchanged'
+        assert 'already holds a standby of this primary' in second['msg']
+    assert standby.is_running()
+
+
+def test_check_mode_touches_nothing(primary, clusters, run_module, workdir):
+    parent = replica_parent(workdir)
+    data_dir = parent / 'data'
+    res = run_module(MODULE, clone_args(primary, data_dir), check=True)
+    assert res.get('failed') is not True, res
+    assert res['changed'] is True and action_of(res) == 'clone'
+    assert res['msg'].startswith('would clone')
+    assert res['system_identifier'] == primary.system_identifier()
+    assert SECRET not in ' '.join(res['cmd'])
+    assert list(parent.iterdir()) == []
+
+    old = old_cluster(clusters)
+    before = snapshot(old.data_dir)
+    res = run_module(MODULE, clone_args(primary, old.data_dir, force=True), check=True)
+    assert res.get('failed') is not True, res
+    assert res['changed'] is True and action_of(res) == 'replace'
+    assert res['msg'].startswith('would replace an existing cluster')
+    assert res['backup_dir'] is None
+    assert snapshot(old.data_dir) == before
+    assert sorted(os.listdir(old.data_dir.parent)) == ['data', 'server.log', 'sock']
+    assert_marker_intact(old)
+
+
+def test_wrong_password_leaves_old_data_dir(primary, clusters, run_module):
+    old = old_cluster(clusters)
+    before = snapshot(old.data_dir)
+    res = run_module(MODULE, clone_args(primary, old.data_dir, password='wrong:pass\\word', force=True))
+    assert res.get('failed') is True
+    assert 'password authentication failed for user replicator: check the replication password' in res['msg']
+    assert 'wrong:pass' not in res['_stdout']
+    assert snapshot(old.data_dir) == before
+    assert leftovers(old.data_dir.parent) == []
+    assert_marker_intact(old)
+
+
+def test_unreachable_primary(primary, clusters, run_module, workdir):
+    parent = replica_parent(workdir)
+    port = free_port()
+    res = run_module(MODULE, dict(clone_args(primary, parent / 'data'), port=port, connect_timeout=3))
+    assert res.get('failed') is True
+    assert f'127.0.0.1:{port}' in res['msg'] and 'cannot reach the primary' in res['msg']
+    assert list(parent.iterdir()) == []
+
+
+def test_running_server_is_refused_even_with_force(primary, clusters, run_module):
+    old = old_cluster(clusters)
+    old.start()
+    res = run_module(MODULE, clone_args(primary, old.data_dir, force=True))
+    assert res.get('failed') is True
+    assert 'a PostgreSQL server is running in it' in res['msg']
+    assert old.psql('SELECT note FROM marker') == 'still here'
+    old.stop()
+
+
+def test_other_cluster_needs_force_then_is_replaced(primary, clusters, run_module):
+    old = old_cluster(clusters)
+    old_hba = (old.data_dir / 'pg_hba.conf').read_text()
+    old_key = (old.data_dir / 'server.key').read_bytes()
+    res = run_module(MODULE, clone_args(primary, old.data_dir))
+    assert res.get('failed') is True
+    assert 'holds another cluster' in res['msg'] and 'force' in res['msg']
+    assert_marker_intact(old)
+
+    res = run_module(MODULE, clone_args(primary, old.data_dir, force=True))
+    assert res.get('failed') is not True, res
+    assert res['changed'] is True and action_of(res) == 'replace'
+    backup = Path(res['backup_dir'])
+    assert backup.parent == old.data_dir.parent and backup.name.startswith('data.config-backup-')
+    assert {'postgresql.conf', 'postgresql.auto.conf', 'pg_hba.conf', 'pg_ident.conf',
+            'server.crt', 'server.key'} <= set(os.listdir(backup))
+    assert set(res['saved_files']) == set(os.listdir(backup))
+    assert (backup / 'pg_hba.conf').read_text() == old_hba
+    assert (backup / 'server.key').read_bytes() == old_key
+    assert backup.stat().st_mode & 0o777 == 0o700
+    assert old.system_identifier() == primary.system_identifier()
+    assert not (old.data_dir / 'base').joinpath('marker').exists()
+    assert old.data_dir.stat().st_mode & 0o777 == 0o700
+    assert leftovers(old.data_dir.parent) == []
+
+
+def test_promoted_former_primary_needs_force(primary, clusters, run_module, workdir):
+    parent = replica_parent(workdir)
+    data_dir = parent / 'data'
+    res = run_module(MODULE, clone_args(primary, data_dir))
+    assert res['changed'] is True, res
+    # Same system identifier, but no standby.signal: it would start as a primary of its own.
+    res = run_module(MODULE, clone_args(primary, data_dir))
+    assert res.get('failed') is True
+    assert 'not configured as a standby' in res['msg'] and 'force' in res['msg']
+    res = run_module(MODULE, clone_args(primary, data_dir, force=True))
+    assert res.get('failed') is not True, res
+    assert action_of(res) == 'replace'
+
+
+def test_non_cluster_directory_needs_force(primary, clusters, run_module, workdir):
+    parent = replica_parent(workdir)
+    data_dir = parent / 'data'
+    data_dir.mkdir(mode=0o700)
+    (data_dir / 'notes.txt').write_text('mine')
+    for p in (data_dir, data_dir / 'notes.txt'):
+        shutil_chown(p)
+    res = run_module(MODULE, clone_args(primary, data_dir))
+    assert res.get('failed') is True and 'no PG_VERSION' in res['msg']
+    assert (data_dir / 'notes.txt').read_text() == 'mine'
+
+
+def _pids(pattern: str) -> list[int]:
+    res = subprocess.run(['pgrep', '-f', pattern], capture_output=True, text=True, check=False)
+    return [int(x) for x in res.stdout.split()]
+
+
+def test_interrupted_clone_keeps_old_dir_and_rerun_completes(primary, clusters, run_module):
+    old = old_cluster(clusters)
+    parent = old.data_dir.parent
+    # Leftovers of an earlier interrupted run, plus look-alikes that are not ours.
+    stale = [parent / '.data.clone-abc123', parent / '.data.old-xyz789']
+    foreign = [parent / '.data.clone-keep.me', parent / '.other.clone-abc123']
+    for d in stale + foreign:
+        d.mkdir()
+        (d / 'junk').write_text('x')
+        shutil_chown(d)
+        shutil_chown(d / 'junk')
+    before = snapshot(old.data_dir)
+
+    result: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: result.update(run_module(
+        MODULE, clone_args(primary, old.data_dir, force=True, max_rate='1M'))))
+    runner.start()
+    pattern = f'pg_basebackup -D {parent}/.data.clone-'
+    deadline = time.monotonic() + 60
+    killed: list[int] = []
+    while time.monotonic() < deadline and runner.is_alive():
+        tmp = [p for p in parent.glob('.data.clone-*') if p not in stale + foreign]
+        size = sum(f.stat().st_size for t in tmp for f in t.rglob('*') if f.is_file()) if tmp else 0
+        pids = _pids(pattern)
+        if pids and size > 2_000_000:
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            killed = pids
+            break
+        time.sleep(0.1)
+    runner.join(120)
+    assert killed, 'pg_basebackup was not seen running'
+    assert result.get('failed') is True, result
+    assert 'pg_basebackup failed' in result['msg'] and 'left as it was' in result['msg']
+    assert SECRET not in result['_stdout']
+    assert all(not d.exists() for d in stale), 'leftovers of the earlier run were not removed'
+    assert all(d.exists() for d in foreign)
+    assert snapshot(old.data_dir) == before
+    assert [p.name for p in parent.glob('.data.clone-*') if p not in foreign] == []
+    assert_marker_intact(old)
+
+    res = run_module(MODULE, clone_args(primary, old.data_dir, force=True))
+    assert res.get('failed') is not True, res
+    assert action_of(res) == 'replace'
+    assert old.system_identifier() == primary.system_identifier()
+
+
+def test_timeout_stops_pg_basebackup(primary, clusters, run_module):
+    old = old_cluster(clusters)
+    before = snapshot(old.data_dir)
+    res = run_module(MODULE, clone_args(primary, old.data_dir, force=True, max_rate='32k', timeout=3))
+    assert res.get('failed') is True
+    assert 'did not finish within timeout=3 seconds' in res['msg']
+    assert snapshot(old.data_dir) == before
+    assert leftovers(old.data_dir.parent) == []
+    assert not _pids(f'pg_basebackup -D {old.data_dir.parent}/.data.clone-')
+
+
+def test_version_mismatch_names_both(primary, clusters, run_module, workdir):
+    fake = workdir / 'fakebin'
+    fake.mkdir()
+    script = fake / 'pg_basebackup'
+    script.write_text('#!/bin/sh\necho "pg_basebackup (PostgreSQL) 9.6.24"\n')
+    script.chmod(0o755)
+    parent = replica_parent(workdir)
+    res = run_module(MODULE, clone_args(primary, parent / 'data', pg_bin_dir=str(fake)))
+    assert res.get('failed') is True
+    assert f'primary runs PostgreSQL {primary.major}' in res['msg'] and 'PostgreSQL 9' in res['msg']
+    assert list(parent.iterdir()) == []
+
+
+def test_as_root_gives_everything_to_the_parent_owner(primary, clusters, run_module, workdir):
+    parent = replica_parent(workdir)
+    data_dir = parent / 'data'
+    res = run_module(MODULE, clone_args(primary, data_dir), become_user=None)
+    assert res.get('failed') is not True, res
+    uid = pwd.getpwnam(PG_USER).pw_uid
+    bad = [str(p) for p in [data_dir] + list(data_dir.rglob('*')) if p.lstat().st_uid != uid]
+    assert bad == []
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    # PostgreSQL accepts it: start it as a standby of the primary.
+    standby = as_standby(clusters, data_dir, primary, 'replica')
+    assert standby.psql('SELECT pg_is_in_recovery()') == 't'
+
+
+@pytest.mark.parametrize('password', ['pa:ss\\word', "it's:a\\\\b"])
+def test_passfile_escaping_against_real_server(primary, clusters, run_module, workdir, password):
+    escaped = password.replace("'", "''")
+    primary.psql(f"CREATE ROLE odd WITH REPLICATION LOGIN PASSWORD '{escaped}'")
+    parent = replica_parent(workdir)
+    res = run_module(MODULE, dict(clone_args(primary, parent / 'data'), user='odd', password=password))
+    assert res.get('failed') is not True, res
+    assert res['changed'] is True
+    as_postgres(['test', '-f', str(parent / 'data' / 'PG_VERSION')])
+
+
+def test_action_in_registered_result(primary, workdir, clusters):
+    """`action` as a playbook sees it when it registers the result (no callback in between)."""
+    parent = replica_parent(workdir)
+    run_dir = workdir / 'registered'
+    run_dir.mkdir()
+    vars_file = run_dir / 'args.json'
+    fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as handle:
+        json.dump({'module_args': clone_args(primary, parent / 'data')}, handle)
+    out = run_dir / 'out.json'
+    play = [{'hosts': 'localhost', 'gather_facts': False, 'vars_files': [str(vars_file)],
+             'tasks': [{MODULE: '{{ module_args }}', 'register': 'r', 'check_mode': True,
+                        'become': True, 'become_user': PG_USER, 'become_method': 'ansible.builtin.su'},
+                       {'ansible.builtin.copy': {'content': '{{ r | to_json }}', 'dest': str(out),
+                                                 'mode': '0600'}}]}]
+    (run_dir / 'play.yml').write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_PYTHON_INTERPRETER=MANAGED_PYTHON,
+               ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_REMOTE_TMP=str(run_dir / 'tmp'))
+    res = subprocess.run([str(Path(os.environ.get('VIRTUAL_ENV', REPO / '.venv')) / 'bin' / 'ansible-playbook'),
+                          '-i', 'localhost,', '-c', 'local', str(run_dir / 'play.yml')],
+                         capture_output=True, text=True, env=env, cwd=run_dir, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    registered = json.loads(out.read_text())
+    assert registered['action'] == 'clone'
+    assert registered['changed'] is True
+    assert list(parent.iterdir()) == []
