@@ -258,6 +258,25 @@ def strip_settings(text: Optional[str], keys: Iterable[str]) -> Optional[str]:
     return ''.join(kept)
 
 
+def redact_for_diff(text: Optional[str]) -> Optional[str]:
+    """``text`` with every primary_conninfo that holds a password replaced by a comment.
+
+    For before/after diffs of files the module did not write itself (an old hand-made
+    settings file, ``postgresql.auto.conf`` from ``pg_basebackup -R``).
+    """
+    if text is None:
+        return None
+    out = []
+    for line in text.splitlines(keepends=True):
+        parsed = parse_conf_line(line)
+        if parsed is not None and parsed[0] == 'primary_conninfo' and 'password' in parsed[1].lower():
+            end = '\n' if line.endswith('\n') else ''
+            out.append('# primary_conninfo = (holds a password: not shown)' + end)
+        else:
+            out.append(line)
+    return ''.join(out)
+
+
 # -- rendering -----------------------------------------------------------------------------
 
 def render_conf(settings: Iterable[tuple[str, str]], comments: Iterable[str] = ()) -> str:

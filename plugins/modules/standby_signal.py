@@ -284,8 +284,8 @@ from ansible_collections.catmaid.replication.plugins.module_utils._pgdata import
     find_bin_dir, read_pg_version, read_text, user_ids, write_file_atomic)
 from ansible_collections.catmaid.replication.plugins.module_utils._standby import (
     MIN_MAJOR, RECOVERY_CONF, STANDBY_KEYS, StandbyOptions, apply_mode, changed_keys,
-    parse_conf, pgpass_content, promoted_settings_content, standby_config, strip_settings,
-    version_profile)
+    parse_conf, pgpass_content, promoted_settings_content, redact_for_diff, standby_config,
+    strip_settings, version_profile)
 
 FILE_MODE = 0o600
 AUTO_CONF = 'postgresql.auto.conf'
@@ -362,7 +362,8 @@ class Plan:
                                   after='passfile: changed\n'))
         else:
             self.diff.append(dict(before_header=path if before is not None else f'{path} (absent)',
-                                  after_header=path, before=before or '', after=after))
+                                  after_header=path, before=redact_for_diff(before) or '',
+                                  after=redact_for_diff(after) or ''))
         return True
 
     def remove(self, path: str, before: Optional[str]) -> bool:
@@ -370,7 +371,7 @@ class Plan:
             return False
         self.removals.append(path)
         self.diff.append(dict(before_header=path, after_header=f'{path} (removed)',
-                              before=before or '', after=''))
+                              before=redact_for_diff(before) or '', after=''))
         return True
 
     @property
@@ -415,6 +416,8 @@ def plan_auto_conf(module: AnsibleModule, plan: Plan, data_dir: str, keys: tuple
     before = read_or_fail(module, path)
     held = {k: v for k, v in parse_conf(before).items() if k in keys}
     if held:
+        module.warn(f"Removing {', '.join(sorted(held))} from {path}: the settings there would "
+                    f"override the managed standby configuration.")
         plan.write(path, before, strip_settings(before, keys) or '')
     return held
 

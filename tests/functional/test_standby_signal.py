@@ -198,14 +198,17 @@ def test_stopped_standby_promoted_and_auto_conf_cleaned(clusters, primary, run_m
     taken over; a stopped standby promoted starts as a primary."""
     standby = clone(clusters, primary, 'standby3')
     auto = standby.data_dir / 'postgresql.auto.conf'
-    auto.write_text(auto.read_text() + "primary_conninfo = 'user=replicator password=repl-secret "
+    old_password = 'left-by-basebackup-R'
+    auto.write_text(auto.read_text() + f"primary_conninfo = 'user=replicator password={old_password} "
                     f"host=127.0.0.1 port={primary.port}'\nwork_mem = '8MB'\n")
     args = standby_args(primary, standby)
-    res = run_module(MODULE, args)
+    res = run_module(MODULE, args, diff=True)
     assert_ok(res)
     assert str(auto) in res['files']
+    assert old_password not in res['_stdout'] and old_password not in json.dumps(res)
+    assert any('postgresql.auto.conf' in w for w in res.get('warnings', []))
     text = auto.read_text()
-    assert PASSWORD not in text and 'primary_conninfo' not in text and "work_mem = '8MB'" in text
+    assert old_password not in text and 'primary_conninfo' not in text and "work_mem = '8MB'" in text
     assert run_module(MODULE, args)['changed'] is False
 
     promote_args = dict(data_dir=args['data_dir'], settings_file=args['settings_file'],
@@ -244,3 +247,56 @@ def test_refusals(clusters, primary, run_module):
                                   **primary.connection_args()))
     assert_ok(res)
     assert res['changed'] is False
+
+
+def fake_data_dir(workdir: Path, major: int) -> Path:
+    """A stopped data directory of another major: only PG_VERSION, enough for file handling.
+
+    The host has one PostgreSQL major; these cover the module's file layout of the others.
+    """
+    root = workdir / f'pg{major}'
+    data_dir = root / 'main'
+    data_dir.mkdir(parents=True)
+    (data_dir / 'PG_VERSION').write_text(f'{major}\n')
+    (data_dir / 'conf.d').mkdir()
+    for path in (root, data_dir, data_dir / 'conf.d', data_dir / 'PG_VERSION'):
+        shutil.chown(path, PG_USER, PG_USER)
+    data_dir.chmod(0o700)
+    return data_dir
+
+
+def test_major_11_layout_recovery_conf(clusters, run_module):
+    data_dir = fake_data_dir(clusters.workdir, 11)
+    args = dict(data_dir=str(data_dir), primary_host='db1', replication_user='replicator',
+                password=PASSWORD, slot='s1', trigger_file='/tmp/promote.now',
+                application_name='r11')
+    res = run_module(MODULE, args)
+    assert_ok(res)
+    assert res['pg_version'] == 11 and res['restart_required'] is True
+    recovery = data_dir / 'recovery.conf'
+    assert sorted(res['files']) == sorted([str(recovery), str(data_dir.parent / 'replication.pgpass')])
+    text = recovery.read_text()
+    for line in ("standby_mode = 'on'", "primary_slot_name = 's1'", "trigger_file = '/tmp/promote.now'",
+                 "recovery_target_timeline = 'latest'"):
+        assert line in text.splitlines()
+    assert PASSWORD not in text and not (data_dir / 'standby.signal').exists()
+    assert oct(recovery.stat().st_mode & 0o777) == oct(0o600)
+    assert run_module(MODULE, args)['changed'] is False
+
+    res = run_module(MODULE, dict(data_dir=str(data_dir), state='promoted'))
+    assert_ok(res)
+    assert res['removed'] == [str(recovery)] and not recovery.exists()
+    assert run_module(MODULE, dict(data_dir=str(data_dir), state='promoted'))['changed'] is False
+
+
+def test_major_16_drops_trigger_file_with_warning(clusters, run_module):
+    data_dir = fake_data_dir(clusters.workdir, 16)
+    settings_file = data_dir / 'conf.d' / 'standby.conf'
+    args = dict(data_dir=str(data_dir), settings_file=str(settings_file), primary_host='db1',
+                replication_user='replicator', trigger_file='/tmp/promote.now')
+    res = run_module(MODULE, args)
+    assert_ok(res)
+    assert any('promote_trigger_file was removed in PostgreSQL 16' in w for w in res.get('warnings', []))
+    text = settings_file.read_text()
+    assert 'promote.now' not in text and 'passfile' not in text  # no password, no passfile
+    assert (data_dir / 'standby.signal').exists()

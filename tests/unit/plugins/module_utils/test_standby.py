@@ -9,7 +9,8 @@ import pytest
 from ansible_collections.catmaid.replication.plugins.module_utils._standby import (
     HEADER, STANDBY_KEYS, StandbyOptions, apply_mode, build_conninfo, changed_keys, conf_quote,
     conninfo_quote, parse_conf, parse_conf_line, pgpass_content, pgpass_escape,
-    promoted_settings_content, standby_config, strip_settings, version_profile)
+    promoted_settings_content, redact_for_diff, standby_config, strip_settings,
+    version_profile)
 
 try:
     from psycopg2.extensions import parse_dsn
@@ -311,6 +312,21 @@ def test_strip_settings_keeps_everything_else():
     assert 'secret' not in stripped
     assert strip_settings(None, ('x',)) is None
     assert strip_settings(stripped, ('primary_conninfo',)) == stripped
+
+
+def test_redact_for_diff():
+    text = ("work_mem = '64MB'\n"
+            "primary_conninfo = 'host=db user=r PassWord=s3cret'\n"
+            "primary_conninfo = 'host=db user=r passfile=''/x'''\n"
+            "# password in a comment stays a comment\n")
+    redacted = redact_for_diff(text)
+    assert 's3cret' not in redacted
+    assert redacted.splitlines() == ["work_mem = '64MB'",
+                                     '# primary_conninfo = (holds a password: not shown)',
+                                     "primary_conninfo = 'host=db user=r passfile=''/x'''",
+                                     '# password in a comment stays a comment']
+    assert redact_for_diff(None) is None
+    assert redact_for_diff(redacted) == redacted
 
 
 @pytest.mark.parametrize('major', range(12, 19))
