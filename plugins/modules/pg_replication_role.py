@@ -22,8 +22,8 @@ description:
     C(md5) hash, a missing C(REPLICATION) or C(LOGIN) attribute and a different connection
     limit are corrected.
   - On a standby (a server in recovery) the module only reads. It succeeds when nothing would
-    change and fails otherwise: roles are managed on the primary and reach the standbys through
-    replication.
+    change and fails otherwise, because roles are managed on the primary and reach the standbys
+    through replication.
 options:
   name:
     description:
@@ -84,7 +84,7 @@ seealso:
     description: How PostgreSQL stores and checks SCRAM-SHA-256 passwords.
     link: https://www.postgresql.org/docs/current/auth-password.html
 author:
-  - catmaid.replication developers
+  - catmaid.replication developers (@catmaid)
 """
 
 EXAMPLES = r"""

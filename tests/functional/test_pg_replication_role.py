@@ -14,7 +14,6 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extras
-import pytest
 
 from conftest import Cluster, as_postgres
 
@@ -100,7 +99,7 @@ def test_create_then_idempotent_and_secret_never_shown(clusters, run_module):
     password = 'Create-Secret-5b1e9d'
     args = dict(name='replicator', password=password, **cluster.connection_args())
 
-    first = run_ok(run_module, args, diff=True)
+    first = run_ok(run_module, args, diff=True, verbosity=3)     # -vvv must not leak it either
     assert first['changed'] is True
     assert first['queries'] == ['CREATE ROLE "replicator" WITH REPLICATION LOGIN CONNECTION LIMIT -1 '
                                 "PASSWORD '********'"]
