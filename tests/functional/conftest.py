@@ -267,7 +267,9 @@ class ModuleRunner:
         res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=run_dir,
                              check=False)
         try:
-            out = json.loads(res.stdout)
+            # With -v..., ansible-playbook prints its own lines before the callback's JSON.
+            start = 0 if res.stdout.startswith('{') else res.stdout.find('\n{') + 1
+            out, _end = json.JSONDecoder().raw_decode(res.stdout, start)
             result = out['plays'][0]['tasks'][0]['hosts']['localhost']
         except (ValueError, KeyError, IndexError) as exc:
             raise AssertionError(f'ansible-playbook gave no task result (rc={res.returncode}):\n'
