@@ -163,6 +163,8 @@ notes:
   - On PostgreSQL 13 and later C(primary_conninfo) and C(primary_slot_name) take effect on reload;
     on 12 (and in C(recovery.conf)) they need a restart. RV(restart_required) and
     RV(reload_required) follow this.
+  - A changed password only rewrites O(passfile); the standby uses it the next time it connects,
+    so neither a restart nor a reload is reported for it.
   - The module refuses to put a running primary into standby mode; stop it first.
 seealso:
   - name: PostgreSQL documentation, standby server setup
@@ -615,7 +617,11 @@ def main() -> None:
     except KeyError:
         module.fail_json(msg=f"No OS user {p['owner']!r} (option owner).")
 
-    running = postmaster_running(data_dir)
+    try:
+        running = postmaster_running(data_dir)
+    except OSError as exc:
+        module.fail_json(msg=f'Could not read {data_dir}/postmaster.pid: {exc.strerror or exc}. Run the '
+                             f'task as the owner of the data directory (become_user: postgres).')
     plan = Plan(module, owner)
     result: dict[str, Any] = dict(changed=False, pg_version=major, running=running,
                                   restart_required=False, reload_required=False, queries=[])
