@@ -27,7 +27,7 @@ description:
 options:
   name:
     description:
-      - Name of the replication role.
+      - Name of the replication role, at most 63 bytes (PostgreSQL's identifier length).
     type: str
     required: true
   password:
@@ -310,6 +310,8 @@ def validate(params: dict[str, Any]) -> Optional[str]:
     """An error message for invalid options, or None."""
     if not params['name']:
         return 'name must not be empty'
+    if len(params['name'].encode('utf-8')) > 63:
+        return 'name must be at most 63 bytes long (PostgreSQL would silently truncate it)'
     if params['conn_limit'] < -1:
         return 'conn_limit must be -1 (no limit) or a number of connections'
     password = params.get('password')

@@ -282,6 +282,26 @@ def test_awkward_password_and_name(clusters, run_module):
             assert form not in log
 
 
+def test_createrole_login_cannot_read_pg_authid(primary, run_module):
+    admin_pw = 'Admin-Secret-2f6b81'
+    primary.psql(f'CREATE ROLE role_admin WITH LOGIN CREATEROLE PASSWORD {lit(admin_pw)}')
+    login = dict(login_host='127.0.0.1', login_port=primary.port, login_user='role_admin', login_password=admin_pw)
+
+    kept = run_ok(run_module, dict(name='replicator', **login))
+    assert kept['changed'] is False
+    assert kept['role']['password_type'] == 'unknown'            # pg_roles hides it; nothing is guessed
+
+    # Without pg_authid the password cannot be compared, and PostgreSQL 15 lets only superusers
+    # alter a REPLICATION role: the module says so and nothing leaks.
+    new_pw = 'Never-Applied-Secret-c1'
+    result = run_module(MODULE, dict(name='replicator', password=new_pw, **login))
+    assert result.get('failed') is True
+    assert 'Could not run ALTER ROLE "replicator" WITH PASSWORD \'********\'' in result['msg']
+    assert 'superuser' in result['msg'] and 'SCRAM-SHA-256$' not in result['msg']
+    assert_no_secret(result, new_pw, admin_pw)
+    replication_login(primary, 'replicator', 'repl-secret')
+
+
 def test_refuses_empty_password(primary, run_module):
     result = run_module(MODULE, dict(name='replicator', password='', **primary.connection_args()))
     assert result.get('failed') is True and 'must not be empty' in result['msg']
