@@ -65,7 +65,8 @@ sanity: collection
 	git ls-files -z --cached --others --exclude-standard | xargs -0 tar -cf - | tar -xf - -C $(SANITY_DIR)
 	cd $(SANITY_DIR) && ansible-test sanity --venv --python 3.11 --color no
 	@# Managed hosts may run Python 3.9 (Debian 11): compile and import the plugins there too.
-	if command -v python3.9 >/dev/null; then \
+	PATH="$$(ls -d $$HOME/.pyenv/versions/3.9*/bin 2>/dev/null | tail -1):$$PATH"; \
+	if python3.9 -V >/dev/null 2>&1; then \
 	  cd $(SANITY_DIR) && ansible-test sanity --venv --python 3.9 --test compile --test import --color no; \
 	else echo "python3.9 not found: skipping the 3.9 compile/import checks" >&2; fi
 
