@@ -19,7 +19,7 @@ description:
   - What happens to O(data_dir) depends on what it holds.
   - Missing or empty, the primary is cloned into it.
   - A standby of this primary (same system identifier, C(standby.signal) or C(recovery.conf)
-    present, running or not) is left alone, RV(changed=false).
+    present, running or not) is left alone, RV(action=unchanged).
   - Any other server running in it makes the module fail, even with O(force=true).
   - A directory without C(PG_VERSION), another cluster, or a cluster with the primary's system
     identifier that is not a standby (a promoted former primary) makes the module fail unless
@@ -41,7 +41,7 @@ description:
   - Symbolic links in O(data_dir) are resolved first; the data directory must not be a mount
     point, because it is swapped by renaming (use a directory below the mount point).
 author:
-  - catmaid.replication developers
+  - catmaid.replication developers (@catmaid)
 options:
   data_dir:
     description:
@@ -152,9 +152,11 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Reports what would happen (RV(action), RV(msg), RV(cmd)) and changes nothing.
     support: full
-    details: Connects to the primary read-only to compare system identifiers; changes nothing.
+    details: Still connects to the primary (read only) to compare system identifiers.
   diff_mode:
+    description: No diff is returned; RV(msg) and RV(action) say what happens to the data directory.
     support: none
 notes:
   - Does not configure the clone as a standby (C(standby.signal), C(primary_conninfo)) and does not
@@ -507,7 +509,8 @@ class Cloner:
                 os.unlink(passfile)
         if rc != 0:
             shutil.rmtree(target, ignore_errors=True)
-            if rc in (124, 137):
+            # timeout(1) exits 124 after its TERM, 137 when it had to KILL as well.
+            if rc == 124 or (rc == 137 and self.result['duration_s'] >= self.p['timeout']):
                 what = f"pg_basebackup did not finish within timeout={self.p['timeout']} seconds and was stopped"
             else:
                 what = f'pg_basebackup failed (rc={rc})'
