@@ -541,6 +541,11 @@ class Cloner:
             self.fail(f"slot={p['slot']!r}: a slot name has 1 to 63 lower case letters, digits and underscores")
         if not os.path.isdir(self.parent):
             self.fail(f'the parent directory {self.parent} of data_dir does not exist')
+        if p['backup_dir']:
+            backup = os.path.realpath(p['backup_dir'])
+            if backup == self.data_dir or backup.startswith(self.data_dir + os.sep):
+                self.fail(f"backup_dir={p['backup_dir']} lies inside data_dir, which a replace removes: "
+                          'choose a directory outside it')
         owner = self.owner()
         if not self.module.check_mode:
             self.clean_leftovers()

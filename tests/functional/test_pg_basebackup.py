@@ -8,6 +8,7 @@ import json
 import os
 import pwd
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -16,10 +17,22 @@ from typing import Any
 
 import pytest
 
-from conftest import COLLECTIONS, MANAGED_PYTHON, PG_USER, REPO, Cluster, as_postgres, free_port
-
+# Nothing is imported from conftest: pytest runs in importlib mode, where it is no module on
+# sys.path. The Cluster class comes from the fixtures' own objects (type(primary)).
 MODULE = 'catmaid.replication.pg_basebackup'
 SECRET = 'repl-secret'
+PG_USER = 'postgres'
+REPO = Path(__file__).resolve().parents[2]
+COLLECTIONS = REPO / 'build' / 'collections'
+MANAGED_PYTHON = os.environ.get('CATMAID_TEST_PYTHON', '/usr/bin/python3')
+Cluster = Any  # the fixtures' cluster objects (tests/functional/conftest.py)
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (the kernel picks it)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def clone_args(primary: Cluster, data_dir: Path, **extra: Any) -> dict[str, Any]:
@@ -90,7 +103,7 @@ def leftovers(parent: Path) -> list[str]:
 
 def as_standby(clusters, data_dir: Path, primary: Cluster, name: str, slot: str | None = None) -> Cluster:
     """Turn a cloned data directory into a running standby on its own port."""
-    standby = Cluster(clusters.workdir, name, clusters.bindir)
+    standby = type(primary)(clusters.workdir, name, clusters.bindir)
     assert standby.data_dir == data_dir
     standby.prepare_dirs()
     standby.write_conf()
@@ -210,7 +223,7 @@ def test_wrong_password_leaves_old_data_dir(primary, clusters, run_module):
 
 def test_unreachable_primary(primary, clusters, run_module, workdir):
     parent = replica_parent(workdir)
-    port = free_port()
+    port = unused_port()
     res = run_module(MODULE, dict(clone_args(primary, parent / 'data'), port=port, connect_timeout=3))
     assert res.get('failed') is True
     assert f'127.0.0.1:{port}' in res['msg'] and 'cannot reach the primary' in res['msg']
@@ -262,9 +275,14 @@ def test_promoted_former_primary_needs_force(primary, clusters, run_module, work
     res = run_module(MODULE, clone_args(primary, data_dir))
     assert res.get('failed') is True
     assert 'not configured as a standby' in res['msg'] and 'force' in res['msg']
-    res = run_module(MODULE, clone_args(primary, data_dir, force=True))
+    inside = run_module(MODULE, clone_args(primary, data_dir, force=True, backup_dir=str(data_dir / 'saved')))
+    assert inside.get('failed') is True and 'lies inside data_dir' in inside['msg']
+    saved = parent / 'saved-config'
+    res = run_module(MODULE, clone_args(primary, data_dir, force=True, backup_dir=str(saved)))
     assert res.get('failed') is not True, res
     assert action_of(res) == 'replace'
+    assert res['backup_dir'] == str(saved)
+    assert {'postgresql.conf', 'pg_hba.conf', 'server.key', 'server.crt'} <= set(os.listdir(saved))
 
 
 def test_non_cluster_directory_needs_force(primary, clusters, run_module, workdir):
@@ -377,7 +395,7 @@ def test_passfile_escaping_against_real_server(primary, clusters, run_module, wo
     res = run_module(MODULE, dict(clone_args(primary, parent / 'data'), user='odd', password=password))
     assert res.get('failed') is not True, res
     assert res['changed'] is True
-    as_postgres(['test', '-f', str(parent / 'data' / 'PG_VERSION')])
+    assert (parent / 'data' / 'PG_VERSION').read_text().strip() == str(primary.major)
 
 
 def test_action_in_registered_result(primary, workdir, clusters):
@@ -406,3 +424,20 @@ def test_action_in_registered_result(primary, workdir, clusters):
     assert registered['action'] == 'clone'
     assert registered['changed'] is True
     assert list(parent.iterdir()) == []
+
+
+def test_ssl_verification(primary, clusters, run_module, workdir):
+    """verify-ca with the primary's (self-signed) certificate as root; verify-full names the problem."""
+    ca = workdir / 'primary-ca.crt'
+    ca.write_bytes((primary.data_dir / 'server.crt').read_bytes())
+    ca.chmod(0o644)
+    parent = replica_parent(workdir)
+    res = run_module(MODULE, clone_args(primary, parent / 'data', sslmode='verify-ca', sslrootcert=str(ca)))
+    assert res.get('failed') is not True, res
+    assert "sslrootcert='" + str(ca) + "'" in ' '.join(res['cmd'])
+    other = replica_parent(workdir, 'replica2')
+    # The certificate is for CN=localhost, not 127.0.0.1.
+    res = run_module(MODULE, clone_args(primary, other / 'data', sslmode='verify-full', sslrootcert=str(ca)))
+    assert res.get('failed') is True
+    assert 'SSL connection to the primary 127.0.0.1' in res['msg'] and 'sslrootcert' in res['msg']
+    assert list(other.iterdir()) == []
