@@ -72,11 +72,19 @@ build_base() {
   log "$tag imported in $(( $(date +%s) - start )) s"
 }
 
+# Drop tags left by earlier Dockerfiles of this release (an image a container still uses stays).
+prune_old() {
+  local release=$1
+  docker image ls --format '{{.Repository}}:{{.Tag}}' "$repo/debian" | grep -E "^$repo/debian:$release-[0-9a-f]{12}\$" |
+    grep -v -- "-${dockerfile_sha:0:12}\$" | xargs -r docker image rm >/dev/null 2>&1 || true
+}
+
 build_image() {
   local release=$1 tag="$repo/debian:$1" current start
   current=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$tag" 2>/dev/null || true)
   if [ "$force" != 1 ] && [ "$current" = "$dockerfile_sha" ]; then
     log "$tag up to date (Dockerfile ${dockerfile_sha:0:12}), kept"
+    prune_old "$release"
     return 0
   fi
   [ -z "$current" ] || log "$tag was built from another Dockerfile (${current:0:12}), rebuilding"
@@ -92,9 +100,7 @@ build_image() {
     -t "$tag" -t "$repo/debian:$release-${dockerfile_sha:0:12}" \
     "$context" >"$build_log" 2>&1 || { log "docker build failed, last lines:"; tail -n 30 "$build_log" >&2; exit 1; }
   log "$tag built in $(( $(date +%s) - start )) s"
-  # Drop images left by earlier Dockerfiles of this release (never a running container's).
-  docker image ls --format '{{.Repository}}:{{.Tag}}' "$repo/debian" | grep -E "^$repo/debian:$release-[0-9a-f]{12}\$" |
-    grep -v -- "-${dockerfile_sha:0:12}\$" | xargs -r docker image rm >/dev/null 2>&1 || true
+  prune_old "$release"
 }
 
 for r in "${releases[@]}"; do
