@@ -182,6 +182,37 @@ class Cluster:
         raise AssertionError(f'{sql!r} returned {last!r}, expected {expected!r} within {timeout}s')
 
 
+def create_standby(clusters, primary: Cluster, name: str = 'standby', user: str = 'replicator',
+                   password: str = 'repl-secret', slot: str | None = None,
+                   application_name: str | None = None, start: bool = True) -> Cluster:
+    """A streaming standby of ``primary``: pg_basebackup -R (over SSL as the replication role)
+    into a new directory, then started on a new port. Tests use it through the
+    ``make_standby`` fixture (importlib mode: test files cannot import conftest).
+
+    ``slot`` creates that physical slot on the primary (pg_basebackup -C -S) and makes the
+    standby use it; ``application_name`` (default: ``name``) is what pg_stat_replication
+    shows. The password reaches pg_basebackup through its environment, never argv. The
+    ``clusters`` fixture stops the standby at the end of the test.
+    """
+    standby = Cluster(clusters.workdir, name, clusters.bindir)
+    standby.prepare_dirs()
+    env = dict(os.environ, PGPASSWORD=password, PGSSLMODE='require')
+    conninfo = (f'host=127.0.0.1 port={primary.port} user={user} '
+                f'application_name={application_name or name}')
+    argv = [standby.bin('pg_basebackup'), '-d', conninfo, '-D', str(standby.data_dir),
+            '-R', '-X', 'stream', '-c', 'fast']
+    if slot:
+        argv += ['-C', '-S', slot]
+    res = as_postgres(argv, check=False, env=env)
+    if res.returncode != 0:
+        raise RuntimeError(f'pg_basebackup failed: {res.stderr.strip()}')
+    standby.write_conf()
+    if start:
+        standby.start()
+        standby.wait_for('SELECT pg_is_in_recovery()', 't')
+    return standby
+
+
 @pytest.fixture
 def workdir():
     """A temporary directory the postgres OS user can use."""
@@ -214,6 +245,14 @@ def clusters(workdir):
     for pidfile in workdir.glob('**/postmaster.pid'):
         as_postgres([str(bindir / 'pg_ctl'), '-D', str(pidfile.parent), '-m', 'immediate',
                      'stop'], check=False)
+
+
+@pytest.fixture
+def make_standby(clusters):
+    """Factory for streaming standbys: make_standby(primary, name='replica1', slot='replica1')."""
+    def make(primary: Cluster, name: str = 'standby', **kw: Any) -> Cluster:
+        return create_standby(clusters, primary, name, **kw)
+    return make
 
 
 @pytest.fixture

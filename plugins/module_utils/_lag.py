@@ -1,0 +1,278 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Replication status: the SQL for each PostgreSQL major, LSN arithmetic, threshold checks.
+
+Pure logic, no I/O: ``status_queries(version_num, in_recovery)`` says what to ask the server,
+``standby_replay(...)`` turns a standby's answers into its replay lag, and
+``evaluate(...)`` compares the collected facts with the thresholds and returns one readable
+problem per replica (or standby) over its limit.
+
+This file is private to the collection: its names may change without notice.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+# The newest major whose catalog this file knows; newer ones are queried like it.
+NEWEST_KNOWN_MAJOR = 18
+
+ExpectStreaming = Union[bool, Sequence[str]]
+
+_TRUE_WORDS = ('true', 'yes', 'on')
+_FALSE_WORDS = ('false', 'no', 'off', '')
+
+
+# -- LSN arithmetic ------------------------------------------------------------------------
+
+def lsn_to_int(lsn: Optional[str]) -> Optional[int]:
+    """``'16/B374D848'`` -> byte position; None stays None."""
+    if lsn is None:
+        return None
+    if not isinstance(lsn, str) or lsn.count('/') != 1:
+        raise ValueError(f'not an LSN: {lsn!r}')
+    high, low = lsn.split('/')
+    try:
+        hi, lo = int(high, 16), int(low, 16)
+    except ValueError:
+        raise ValueError(f'not an LSN: {lsn!r}') from None
+    if not (0 <= hi <= 0xFFFFFFFF and 0 <= lo <= 0xFFFFFFFF):
+        raise ValueError(f'not an LSN: {lsn!r}')
+    return (hi << 32) | lo
+
+
+def int_to_lsn(pos: int) -> str:
+    """Byte position -> LSN text as PostgreSQL prints it (upper-case hex, no padding)."""
+    if pos < 0 or pos > 0xFFFFFFFFFFFFFFFF:
+        raise ValueError(f'LSN out of range: {pos}')
+    return f'{pos >> 32:X}/{pos & 0xFFFFFFFF:X}'
+
+
+def lsn_diff(ahead: Optional[str], behind: Optional[str]) -> Optional[int]:
+    """Bytes from ``behind`` to ``ahead`` (never negative); None when either is unknown."""
+    a, b = lsn_to_int(ahead), lsn_to_int(behind)
+    if a is None or b is None:
+        return None
+    return max(a - b, 0)
+
+
+# -- SQL per major -----------------------------------------------------------------------
+
+def current_lsn_expression(in_recovery: bool) -> str:
+    """The position lags are measured from: the primary's WAL write position, or on a
+    (cascading) standby the newest WAL it has, as its WAL senders see it."""
+    if in_recovery:
+        return 'GREATEST(pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn())'
+    return 'pg_catalog.pg_current_wal_lsn()'
+
+
+def status_queries(version_num: int, in_recovery: bool) -> dict[str, str]:
+    """SQL for every part of the status, chosen by ``server_version_num`` (e.g. 150006).
+
+    Keys: ``replicas``, ``slots``, ``archiver`` always; ``wal_receiver`` and ``replay`` on a
+    standby only.
+    """
+    if not isinstance(version_num, int) or isinstance(version_num, bool) or version_num < 100000:
+        raise ValueError(f'unsupported server_version_num {version_num!r}: PostgreSQL 10 or later is needed')
+    major = min(version_num // 10000, NEWEST_KNOWN_MAJOR)
+    cur = current_lsn_expression(in_recovery)
+
+    reply_time = 'r.reply_time' if major >= 12 else 'NULL::timestamptz'
+    queries = {
+        'replicas': (
+            'SELECT r.pid, r.usename::text AS usename, r.application_name, '
+            'host(r.client_addr) AS client_addr, r.client_port, r.state, r.sync_state, r.sync_priority, '
+            'r.sent_lsn::text AS sent_lsn, r.write_lsn::text AS write_lsn, '
+            'r.flush_lsn::text AS flush_lsn, r.replay_lsn::text AS replay_lsn, '
+            f'GREATEST(pg_catalog.pg_wal_lsn_diff({cur}, r.replay_lsn), 0)::bigint AS lag_bytes, '
+            'EXTRACT(EPOCH FROM r.replay_lag)::float8 AS lag_seconds, '
+            'EXTRACT(EPOCH FROM r.write_lag)::float8 AS write_lag_seconds, '
+            'EXTRACT(EPOCH FROM r.flush_lag)::float8 AS flush_lag_seconds, '
+            f'r.backend_start, {reply_time} AS reply_time, '
+            'coalesce(s.ssl, false) AS ssl, s.version AS ssl_version '
+            'FROM pg_catalog.pg_stat_replication r '
+            'LEFT JOIN pg_catalog.pg_stat_ssl s ON s.pid = r.pid '
+            'ORDER BY r.application_name, r.pid'),
+        'slots': (
+            'SELECT slot_name::text AS slot_name, slot_type, database::text AS database, '
+            'temporary, active, active_pid, '
+            + ('wal_status, ' if major >= 13 else 'NULL::text AS wal_status, ')
+            + 'restart_lsn::text AS restart_lsn, confirmed_flush_lsn::text AS confirmed_flush_lsn, '
+            f'GREATEST(pg_catalog.pg_wal_lsn_diff({cur}, restart_lsn), 0)::bigint AS retained_bytes, '
+            + ('safe_wal_size::bigint AS safe_wal_size ' if major >= 13 else 'NULL::bigint AS safe_wal_size ')
+            + 'FROM pg_catalog.pg_replication_slots ORDER BY slot_name'),
+        'archiver': (
+            "SELECT pg_catalog.current_setting('archive_mode') AS archive_mode, "
+            'archived_count, last_archived_wal, last_archived_time, '
+            'failed_count, last_failed_wal, last_failed_time, stats_reset '
+            'FROM pg_catalog.pg_stat_archiver'),
+    }
+    if in_recovery:
+        if major >= 13:
+            lsns = 'written_lsn::text AS written_lsn, flushed_lsn::text AS flushed_lsn, '
+        else:
+            lsns = 'NULL::text AS written_lsn, received_lsn::text AS flushed_lsn, '
+        if major >= 11:
+            sender = 'sender_host, sender_port, '
+        else:
+            sender = 'NULL::text AS sender_host, NULL::int AS sender_port, '
+        queries['wal_receiver'] = (
+            'SELECT pid, status, ' + sender
+            + 'slot_name, receive_start_lsn::text AS receive_start_lsn, receive_start_tli, '
+            + lsns
+            + 'received_tli, last_msg_send_time, last_msg_receipt_time, '
+            'latest_end_lsn::text AS latest_end_lsn, latest_end_time '
+            'FROM pg_catalog.pg_stat_wal_receiver')
+        pause_state = ('pg_catalog.pg_get_wal_replay_pause_state()' if major >= 14
+                       else "CASE WHEN pg_catalog.pg_is_wal_replay_paused() THEN 'paused' ELSE 'not paused' END")
+        queries['replay'] = (
+            'SELECT pg_catalog.pg_last_wal_receive_lsn()::text AS receive_lsn, '
+            'pg_catalog.pg_last_wal_replay_lsn()::text AS replayed_lsn, '
+            'pg_catalog.pg_last_xact_replay_timestamp() AS last_replay_time, '
+            'EXTRACT(EPOCH FROM now() - pg_catalog.pg_last_xact_replay_timestamp())::float8 AS since_last_replay, '
+            'pg_catalog.pg_is_wal_replay_paused() AS paused, '
+            f'{pause_state} AS pause_state')
+    return queries
+
+
+# -- values ------------------------------------------------------------------------------
+
+def jsonable(value: Any) -> Any:
+    """Make a psycopg2 value fit a module result: timestamps as ISO 8601 text, numerics as numbers."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def standby_replay(replay: Mapping[str, Any], wal_receiver: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """A standby's own position and lag from the ``replay`` row and its WAL receiver (if any).
+
+    The received position is the receiver's flushed LSN, or the last one received since the
+    server started when no receiver runs. The lag in seconds is 0 when everything received is
+    replayed, otherwise the time since the last replayed transaction committed on the primary.
+    """
+    received = None
+    if wal_receiver:
+        received = wal_receiver.get('flushed_lsn')
+    if received is None:
+        received = replay.get('receive_lsn')
+    replayed = replay.get('replayed_lsn')
+    lag_bytes = lsn_diff(received, replayed)
+    if lag_bytes == 0:
+        lag_seconds: Optional[float] = 0.0
+    else:
+        since = replay.get('since_last_replay')
+        lag_seconds = max(float(since), 0.0) if since is not None else None
+    return dict(received_lsn=received, replayed_lsn=replayed, lag_bytes=lag_bytes,
+                lag_seconds=lag_seconds, last_replay_time=jsonable(replay.get('last_replay_time')),
+                paused=bool(replay.get('paused')), pause_state=replay.get('pause_state'))
+
+
+# -- thresholds --------------------------------------------------------------------------
+
+def normalize_expect_streaming(value: Any) -> ExpectStreaming:
+    """``expect_streaming`` as given -> True/False or a list of application names.
+
+    Accepts a bool, a list of names, or a string: a boolean word, else comma-separated names.
+    """
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+        value = value.split(',')
+    if isinstance(value, (list, tuple)):
+        names: list[str] = []
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError(f'expect_streaming: application names must be strings, not {item!r}')
+            item = item.strip()
+            if not item:
+                raise ValueError('expect_streaming: empty application name')
+            if item not in names:
+                names.append(item)
+        return names
+    raise ValueError(f'expect_streaming must be a list of application names or a boolean, not {value!r}')
+
+
+def replica_name(replica: Mapping[str, Any]) -> str:
+    """How a message names a replica: its application_name, else its address and pid."""
+    name = replica.get('application_name')
+    if name:
+        return str(name)
+    addr = replica.get('client_addr') or 'local'
+    return f"{addr} (pid {replica.get('pid')})"
+
+
+def _number(value: float) -> str:
+    return f'{round(float(value), 3):g}'
+
+
+def _lag_problems(name: str, lag_bytes: Optional[int], lag_seconds: Optional[float],
+                  max_lag_bytes: Optional[int], max_lag_seconds: Optional[float]) -> list[str]:
+    found = []
+    if max_lag_bytes is not None and lag_bytes is not None and lag_bytes > max_lag_bytes:
+        found.append(f'{name}: replay lag {lag_bytes} bytes > {max_lag_bytes}')
+    if max_lag_seconds is not None and lag_seconds is not None and lag_seconds > max_lag_seconds:
+        found.append(f'{name}: replay lag {_number(lag_seconds)} s > {_number(max_lag_seconds)} s')
+    return found
+
+
+def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
+             wal_receiver: Optional[Mapping[str, Any]], replay: Optional[Mapping[str, Any]],
+             max_lag_bytes: Optional[int] = None, max_lag_seconds: Optional[float] = None,
+             expect_streaming: ExpectStreaming = False, self_name: str = 'standby') -> list[str]:
+    """Every threshold violation as one readable line, in a stable order.
+
+    - Each connected replica (primary, or cascading standby) whose replay lag exceeds
+      ``max_lag_bytes`` / ``max_lag_seconds``. Unknown lags (no replay position, idle) pass.
+    - On a standby, its own replay lag against the same limits, named ``self_name``.
+    - ``expect_streaming`` as a list: each name must have a WAL sender in state streaming
+      (``not connected`` or ``state X, not streaming`` otherwise).
+    - ``expect_streaming`` true: this server must be a standby whose WAL receiver streams.
+    """
+    replicas = list(replicas)
+    own: list[str] = []
+    if expect_streaming is True:
+        if not in_recovery:
+            own.append(f'{self_name}: not in recovery (this server is a primary), expected a streaming standby')
+        elif not wal_receiver:
+            own.append(f'{self_name}: no WAL receiver running, expected streaming')
+        elif wal_receiver.get('status') != 'streaming':
+            own.append(f"{self_name}: WAL receiver {wal_receiver.get('status')}, not streaming")
+    if in_recovery and replay is not None:
+        own.extend(_lag_problems(self_name, replay.get('lag_bytes'), replay.get('lag_seconds'),
+                                 max_lag_bytes, max_lag_seconds))
+
+    # Downstream replicas, grouped by name (stable sort keeps each name's checks in order).
+    others: list[tuple[str, str]] = []
+    if isinstance(expect_streaming, (list, tuple)):
+        for name in expect_streaming:
+            states = [r.get('state') for r in replicas if r.get('application_name') == name]
+            if not states:
+                others.append((name, f'{name}: not connected'))
+            elif 'streaming' not in states:
+                shown = ', '.join(sorted({str(s) for s in states}))
+                others.append((name, f'{name}: state {shown}, not streaming'))
+    for replica in replicas:
+        name = replica_name(replica)
+        for problem in _lag_problems(name, replica.get('lag_bytes'), replica.get('lag_seconds'),
+                                     max_lag_bytes, max_lag_seconds):
+            others.append((name, problem))
+    others.sort(key=lambda item: item[0])
+    return own + [problem for _name, problem in others]

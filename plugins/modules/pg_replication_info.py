@@ -1,0 +1,525 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_replication_info
+short_description: Report PostgreSQL streaming replication status and lag, and check it against limits
+version_added: 0.1.0
+description:
+  - Reads the replication status of one PostgreSQL server, primary or standby, from the
+    server's own views and functions.
+  - On a primary, lists every connected standby (C(pg_stat_replication) with SSL from
+    C(pg_stat_ssl)) with its positions and its replay lag in bytes and seconds, every
+    replication slot with the WAL it retains, and the WAL archiver's counters.
+  - On a standby, also reports its WAL receiver (C(pg_stat_wal_receiver)), the received and
+    replayed positions, its own replay lag in bytes and seconds, and whether replay is paused.
+    A cascading standby lists its own downstream standbys and slots too.
+  - With O(max_lag_bytes), O(max_lag_seconds) or O(expect_streaming) the module fails, naming
+    every replica over its limit, so a playbook or a scheduled check can alert. The full status
+    is returned in the failure as well.
+  - The module only reads and never reports a change. It works on PostgreSQL 10 to 18; the
+    SQL is chosen by the server's C(server_version_num).
+options:
+  max_lag_bytes:
+    description:
+      - Largest acceptable replay lag in bytes.
+      - On a primary, checked for every connected standby (the distance from the primary's
+        current WAL position to the standby's replay position). On a standby, checked for
+        the standby itself (received but not yet replayed WAL) and for its own downstream
+        standbys.
+      - A standby that is not connected has no lag to check; name it in O(expect_streaming).
+    type: int
+  max_lag_seconds:
+    description:
+      - Largest acceptable replay lag in seconds.
+      - On a primary this is C(replay_lag) of C(pg_stat_replication), which is null (and passes)
+        once an idle standby has caught up. On a standby it is the time since the last replayed
+        transaction was committed on the primary, or V(0) when everything received is replayed.
+    type: float
+  expect_streaming:
+    description:
+      - A list of application names (C(application_name) in each standby's C(primary_conninfo),
+        as shown by C(pg_stat_replication)) that must be connected in state C(streaming) to
+        this server. Each one that is not is named in the failure, as C(not connected) or with
+        its state.
+      - V(true) means this server must be a standby whose WAL receiver is streaming; it fails
+        on a primary.
+      - A string is read as a boolean word (V(true), V(yes), V(false), ...) or as
+        comma-separated application names.
+      - V(false), an empty list or no value checks nothing.
+    type: raw
+extends_documentation_fragment:
+  - catmaid.replication.connection
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads; check mode changes nothing about what it does.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - O(login_user) needs to be a superuser or a member of C(pg_monitor) (C(pg_read_all_stats)),
+    otherwise PostgreSQL hides most columns of the statistics views and the positions, states
+    and lags come back null.
+  - Lags in bytes are exact; lags in seconds come from the server's clock and the primary's
+    commit timestamps, so on a primary without writes a standby's lag in seconds can grow while
+    it is fully caught up in bytes. Prefer O(max_lag_bytes) for alerting on idle systems.
+seealso:
+  - name: pg_stat_replication and pg_stat_wal_receiver
+    description: The statistics views this module reads.
+    link: https://www.postgresql.org/docs/current/monitoring-stats.html
+  - name: Replication slots
+    description: How slots retain WAL, C(wal_status) and C(safe_wal_size).
+    link: https://www.postgresql.org/docs/current/view-pg-replication-slots.html
+  - module: catmaid.replication.standby_signal
+author:
+  - catmaid.replication developers (@catmaid)
+"""
+
+EXAMPLES = r"""
+- name: Read the replication status of the primary
+  become: true
+  become_user: postgres
+  catmaid.replication.pg_replication_info:
+  register: replication
+
+- name: Show every standby and its lag
+  ansible.builtin.debug:
+    msg: "{{ item.application_name }} {{ item.state }} {{ item.lag_bytes }} bytes behind"
+  loop: "{{ replication.replicas }}"
+
+- name: Fail unless both replicas stream and stay within 16 MiB and 30 seconds
+  become: true
+  become_user: postgres
+  catmaid.replication.pg_replication_info:
+    expect_streaming: [replica1, replica2]
+    max_lag_bytes: 16777216
+    max_lag_seconds: 30
+
+- name: Check that this standby streams from its primary
+  become: true
+  become_user: postgres
+  catmaid.replication.pg_replication_info:
+    expect_streaming: true
+    max_lag_bytes: 16777216
+"""
+
+RETURN = r"""
+role:
+  description: V(primary), or V(standby) for a server in recovery.
+  returned: always
+  type: str
+  sample: primary
+in_recovery:
+  description: Whether the server is in recovery (C(pg_is_in_recovery())).
+  returned: always
+  type: bool
+  sample: false
+server_version:
+  description: The server's version (C(server_version)).
+  returned: always
+  type: str
+  sample: "15.14"
+server_version_num:
+  description: The server's version as a number (C(server_version_num)).
+  returned: always
+  type: int
+  sample: 150014
+current_lsn:
+  description:
+    - The position lags are measured from. On a primary its current WAL write position; on a
+      standby the newest WAL it has received or replayed.
+  returned: always
+  type: str
+  sample: 0/3000148
+replicas:
+  description: One entry per WAL sender connected to this server (C(pg_stat_replication)), by application name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    pid:
+      description: Process id of the WAL sender.
+      type: int
+      returned: always
+    usename:
+      description: Role the standby connected as.
+      type: str
+      returned: always
+      sample: replicator
+    application_name:
+      description: The standby's application name.
+      type: str
+      returned: always
+      sample: replica1
+    client_addr:
+      description: The standby's address; null over a Unix socket.
+      type: str
+      returned: always
+      sample: 10.0.0.12
+    client_port:
+      description: The standby's TCP port; V(-1) over a Unix socket.
+      type: int
+      returned: always
+    state:
+      description: V(startup), V(catchup), V(streaming), V(backup) or V(stopping).
+      type: str
+      returned: always
+      sample: streaming
+    sync_state:
+      description: V(async), V(potential), V(sync) or V(quorum).
+      type: str
+      returned: always
+      sample: async
+    sync_priority:
+      description: Priority in synchronous standby selection (V(0) for asynchronous standbys).
+      type: int
+      returned: always
+    sent_lsn:
+      description: Last WAL position sent.
+      type: str
+      returned: always
+      sample: 0/3000148
+    write_lsn:
+      description: Last WAL position the standby wrote.
+      type: str
+      returned: always
+    flush_lsn:
+      description: Last WAL position the standby flushed.
+      type: str
+      returned: always
+    replay_lsn:
+      description: Last WAL position the standby replayed; null for clients that do not replay (C(pg_basebackup), C(pg_receivewal)).
+      type: str
+      returned: always
+    lag_bytes:
+      description: Bytes from RV(current_lsn) to C(replay_lsn); null when C(replay_lsn) is.
+      type: int
+      returned: always
+      sample: 0
+    lag_seconds:
+      description: C(replay_lag) in seconds; null when the standby is idle and caught up.
+      type: float
+      returned: always
+      sample: 0.0012
+    write_lag_seconds:
+      description: C(write_lag) in seconds, or null.
+      type: float
+      returned: always
+    flush_lag_seconds:
+      description: C(flush_lag) in seconds, or null.
+      type: float
+      returned: always
+    backend_start:
+      description: When the standby connected (ISO 8601).
+      type: str
+      returned: always
+    reply_time:
+      description: Last status message from the standby (ISO 8601); null before PostgreSQL 12.
+      type: str
+      returned: always
+    ssl:
+      description: Whether the replication connection uses SSL (C(pg_stat_ssl)).
+      type: bool
+      returned: always
+      sample: true
+    ssl_version:
+      description: The SSL/TLS protocol version, or null.
+      type: str
+      returned: always
+      sample: TLSv1.3
+slots:
+  description: Every replication slot on this server (C(pg_replication_slots)), by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    slot_name:
+      description: Name of the slot.
+      type: str
+      returned: always
+      sample: replica1
+    slot_type:
+      description: V(physical) or V(logical).
+      type: str
+      returned: always
+    database:
+      description: Database of a logical slot; null for physical slots.
+      type: str
+      returned: always
+    temporary:
+      description: Whether the slot is temporary.
+      type: bool
+      returned: always
+    active:
+      description: Whether a client is using the slot now.
+      type: bool
+      returned: always
+    active_pid:
+      description: Process using the slot, or null.
+      type: int
+      returned: always
+    wal_status:
+      description:
+        - V(reserved), V(extended), V(unreserved) or V(lost) (a replica using a lost slot
+          can no longer catch up). Null before PostgreSQL 13.
+      type: str
+      returned: always
+      sample: reserved
+    restart_lsn:
+      description: Oldest WAL position the slot keeps; null for a slot never used.
+      type: str
+      returned: always
+    confirmed_flush_lsn:
+      description: Position a logical slot's consumer confirmed; null for physical slots.
+      type: str
+      returned: always
+    retained_bytes:
+      description: WAL bytes the slot holds back, from C(restart_lsn) to RV(current_lsn); null when C(restart_lsn) is.
+      type: int
+      returned: always
+      sample: 16777216
+    safe_wal_size:
+      description:
+        - Bytes that can still be written before the slot risks losing WAL (C(max_slot_wal_keep_size));
+          null when unlimited, or before PostgreSQL 13.
+      type: int
+      returned: always
+wal_receiver:
+  description:
+    - The standby's WAL receiver (C(pg_stat_wal_receiver)); null on a primary, or on a
+      standby whose receiver is not running.
+  returned: always
+  type: dict
+  contains:
+    pid:
+      description: Process id of the WAL receiver.
+      type: int
+    status:
+      description: V(streaming), V(starting), V(waiting), V(restarting), V(stopping) or V(stopped).
+      type: str
+      sample: streaming
+    sender_host:
+      description: Host (or socket directory) of the upstream server; null before PostgreSQL 11.
+      type: str
+      sample: 10.0.0.11
+    sender_port:
+      description: Port of the upstream server; null before PostgreSQL 11.
+      type: int
+      sample: 5432
+    slot_name:
+      description: Slot used on the upstream server, or null.
+      type: str
+    receive_start_lsn:
+      description: Position the receiver started at.
+      type: str
+    receive_start_tli:
+      description: Timeline the receiver started on.
+      type: int
+    written_lsn:
+      description: Last position written to disk (not yet flushed); null before PostgreSQL 13.
+      type: str
+    flushed_lsn:
+      description: Last position received and flushed (C(received_lsn) before PostgreSQL 13).
+      type: str
+    received_tli:
+      description: Timeline of RV(wal_receiver.flushed_lsn).
+      type: int
+    last_msg_send_time:
+      description: Send time of the last message from the upstream server (ISO 8601).
+      type: str
+    last_msg_receipt_time:
+      description: Receipt time of the last message from the upstream server (ISO 8601).
+      type: str
+    latest_end_lsn:
+      description: Last position reported back to the upstream server.
+      type: str
+    latest_end_time:
+      description: Time of RV(wal_receiver.latest_end_lsn) (ISO 8601).
+      type: str
+replay:
+  description: The standby's own received and replayed positions and replay lag; null on a primary.
+  returned: always
+  type: dict
+  contains:
+    received_lsn:
+      description:
+        - Last position received and flushed, from the WAL receiver, else
+          C(pg_last_wal_receive_lsn()); null when nothing was streamed since the server started.
+      type: str
+    replayed_lsn:
+      description: Last position replayed (C(pg_last_wal_replay_lsn())).
+      type: str
+    lag_bytes:
+      description: Bytes received but not replayed yet; null when RV(replay.received_lsn) is.
+      type: int
+      sample: 0
+    lag_seconds:
+      description:
+        - V(0) when everything received is replayed, else seconds since the last replayed
+          transaction committed on the primary; null when nothing was replayed yet.
+      type: float
+      sample: 0.0
+    last_replay_time:
+      description: Commit time of the last replayed transaction (ISO 8601), or null.
+      type: str
+    paused:
+      description: Whether replay is paused (C(pg_wal_replay_pause())).
+      type: bool
+      sample: false
+    pause_state:
+      description: V(not paused), V(pause requested) or V(paused).
+      type: str
+      sample: not paused
+archiver:
+  description: The WAL archiver's counters (C(pg_stat_archiver)) and C(archive_mode).
+  returned: always
+  type: dict
+  contains:
+    archive_mode:
+      description: V(off), V(on) or V(always).
+      type: str
+      sample: "off"
+    archived_count:
+      description: WAL files archived successfully.
+      type: int
+    last_archived_wal:
+      description: Name of the last WAL file archived.
+      type: str
+    last_archived_time:
+      description: When it was archived (ISO 8601).
+      type: str
+    failed_count:
+      description: Failed archiving attempts.
+      type: int
+      sample: 0
+    last_failed_wal:
+      description: Name of the WAL file of the last failed attempt.
+      type: str
+    last_failed_time:
+      description: When the last attempt failed (ISO 8601).
+      type: str
+    stats_reset:
+      description: When these counters were last reset (ISO 8601).
+      type: str
+problems:
+  description:
+    - One line per threshold exceeded (empty without thresholds); the module fails when there is
+      any, with these lines joined by C(; ) as its message.
+  returned: always
+  type: list
+  elements: str
+  sample: ["replica2: replay lag 123456 bytes > 100000", "replica3: not connected"]
+queries:
+  description: The SQL statements run.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.catmaid.replication.plugins.module_utils import _pg
+from ansible_collections.catmaid.replication.plugins.module_utils._lag import (
+    current_lsn_expression,
+    evaluate,
+    jsonable,
+    normalize_expect_streaming,
+    standby_replay,
+    status_queries,
+)
+
+VERSION = ("SELECT current_setting('server_version') AS server_version, "
+           "current_setting('server_version_num')::int AS server_version_num, "
+           "pg_catalog.pg_is_in_recovery() AS in_recovery")
+
+
+def collect(conn) -> dict[str, Any]:
+    """Read every part of the status; returns the module result without thresholds applied."""
+    executed = [VERSION]
+    head = _pg.fetch_one(conn, VERSION) or {}
+    in_recovery = bool(head.get('in_recovery'))
+    version_num = int(head['server_version_num'])
+    queries = status_queries(version_num, in_recovery)
+
+    current_sql = f'SELECT {current_lsn_expression(in_recovery)}::text AS lsn'
+    executed.append(current_sql)
+    current = (_pg.fetch_one(conn, current_sql) or {}).get('lsn')
+
+    def run_all(key: str) -> list[dict[str, Any]]:
+        executed.append(queries[key])
+        return [jsonable(row) for row in _pg.fetch_all(conn, queries[key])]
+
+    replicas = run_all('replicas')
+    slots = run_all('slots')
+    archiver_rows = run_all('archiver')
+    wal_receiver = None
+    replay = None
+    if in_recovery:
+        receivers = run_all('wal_receiver')
+        wal_receiver = receivers[0] if receivers else None
+        replay_rows = run_all('replay')
+        replay = standby_replay(replay_rows[0] if replay_rows else {}, wal_receiver)
+
+    return dict(
+        changed=False,
+        role='standby' if in_recovery else 'primary',
+        in_recovery=in_recovery,
+        server_version=head.get('server_version'),
+        server_version_num=version_num,
+        current_lsn=current,
+        replicas=replicas,
+        slots=slots,
+        wal_receiver=wal_receiver,
+        replay=replay,
+        archiver=archiver_rows[0] if archiver_rows else None,
+        problems=[],
+        queries=executed,
+    )
+
+
+def main() -> None:
+    argument_spec = _pg.connection_argument_spec()
+    argument_spec.update(
+        max_lag_bytes=dict(type='int'),
+        max_lag_seconds=dict(type='float'),
+        expect_streaming=dict(type='raw'),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    try:
+        expect = normalize_expect_streaming(params['expect_streaming'])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    for key in ('max_lag_bytes', 'max_lag_seconds'):
+        if params[key] is not None and params[key] < 0:
+            module.fail_json(msg=f'{key} must not be negative, got {params[key]}')
+
+    conn = _pg.connect(module)
+    pg_errors = (_pg.psycopg2.Error,) if _pg.psycopg2 is not None else ()
+    try:
+        result = collect(conn)
+    except pg_errors as exc:
+        module.fail_json(msg=f'PostgreSQL error while reading the replication status: {str(exc).strip()}')
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    finally:
+        conn.close()
+
+    result['problems'] = evaluate(result['in_recovery'], result['replicas'], result['wal_receiver'],
+                                  result['replay'], max_lag_bytes=params['max_lag_bytes'],
+                                  max_lag_seconds=params['max_lag_seconds'], expect_streaming=expect)
+    if result['problems']:
+        module.fail_json(msg='; '.join(result['problems']), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

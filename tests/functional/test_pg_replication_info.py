@@ -1,0 +1,223 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""catmaid.replication.pg_replication_info against a real primary and a real streaming standby."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+MODULE = 'catmaid.replication.pg_replication_info'
+Cluster = Any  # the fixtures' cluster objects (tests/functional/conftest.py)
+
+
+def info(run_module, cluster: Cluster, **args: Any) -> dict[str, Any]:
+    return run_module(MODULE, dict(cluster.connection_args(), **args))
+
+
+def info_ok(run_module, cluster: Cluster, **args: Any) -> dict[str, Any]:
+    result = info(run_module, cluster, **args)
+    assert not result.get('failed'), result.get('msg')
+    assert result['changed'] is False
+    assert result['problems'] == []
+    return result
+
+
+def by_name(entries: list[dict[str, Any]], key: str, name: str) -> dict[str, Any]:
+    found = [e for e in entries if e[key] == name]
+    assert len(found) == 1, entries
+    return found[0]
+
+
+def wait_until(predicate, timeout: float = 30, what: str = 'condition') -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f'{what} not reached within {timeout}s')
+
+
+def streaming(primary: Cluster, name: str) -> None:
+    primary.wait_for(f"SELECT state FROM pg_stat_replication WHERE application_name = '{name}'", 'streaming')
+
+
+def caught_up(primary: Cluster, name: str) -> None:
+    """Wait until the standby has flushed everything the primary wrote."""
+    primary.wait_for("SELECT count(*) FROM pg_stat_replication WHERE application_name = "
+                     f"'{name}' AND flush_lsn = pg_current_wal_lsn()", '1')
+
+
+@pytest.fixture
+def pair(primary, make_standby):
+    """A primary with one standby 'replica1' streaming over SSL through slot 'replica1'."""
+    standby = make_standby(primary, 'replica1', slot='replica1')
+    streaming(primary, 'replica1')
+    return primary, standby
+
+
+# -- status ---------------------------------------------------------------------------------
+def test_primary_reports_standby_streaming_over_ssl_and_its_slot(pair, run_module):
+    primary, _standby = pair
+    primary.psql('CREATE TABLE t (id int); INSERT INTO t VALUES (1)')
+    caught_up(primary, 'replica1')
+    result = info_ok(run_module, primary)
+    assert result['role'] == 'primary' and result['in_recovery'] is False
+    assert result['server_version_num'] // 10000 == primary.major
+    assert result['server_version'].startswith(f'{primary.major}.')
+    assert result['wal_receiver'] is None and result['replay'] is None
+
+    replica = by_name(result['replicas'], 'application_name', 'replica1')
+    assert replica['state'] == 'streaming'
+    assert replica['sync_state'] == 'async'
+    assert replica['ssl'] is True and replica['ssl_version'].startswith('TLS')
+    assert replica['client_addr'] == '127.0.0.1'
+    assert replica['usename'] == 'replicator'
+    for key in ('sent_lsn', 'write_lsn', 'flush_lsn', 'replay_lsn'):
+        assert '/' in replica[key], (key, replica)
+    assert isinstance(replica['lag_bytes'], int) and replica['lag_bytes'] >= 0
+    assert replica['lag_seconds'] is None or isinstance(replica['lag_seconds'], float)
+
+    slot = by_name(result['slots'], 'slot_name', 'replica1')
+    assert slot['slot_type'] == 'physical' and slot['active'] is True
+    assert slot['active_pid'] == replica['pid']
+    if primary.major >= 13:
+        assert slot['wal_status'] == 'reserved'
+    assert isinstance(slot['retained_bytes'], int)
+
+    archiver = result['archiver']
+    assert archiver['archive_mode'] == 'off'
+    assert archiver['failed_count'] == 0 and archiver['last_failed_wal'] is None
+    assert any('pg_stat_replication' in q for q in result['queries'])
+
+
+def test_standby_reports_streaming_receiver_and_sender_port(pair, run_module):
+    primary, standby = pair
+    primary.psql('CREATE TABLE t (id int); INSERT INTO t VALUES (1)')
+    caught_up(primary, 'replica1')
+    standby.wait_for('SELECT count(*) FROM t', '1')
+    result = info_ok(run_module, standby, expect_streaming=True, max_lag_bytes=16 * 1024 * 1024)
+    assert result['role'] == 'standby' and result['in_recovery'] is True
+    receiver = result['wal_receiver']
+    assert receiver['status'] == 'streaming'
+    assert receiver['sender_host'] == '127.0.0.1'
+    assert receiver['sender_port'] == primary.port
+    assert receiver['slot_name'] == 'replica1'
+    assert '/' in receiver['flushed_lsn']
+    replay = result['replay']
+    assert replay['paused'] is False and replay['pause_state'] == 'not paused'
+    assert replay['replayed_lsn'] and replay['received_lsn']
+    assert replay['lag_bytes'] is not None and replay['lag_bytes'] >= 0
+    assert replay['last_replay_time'] is not None
+    assert result['replicas'] == [] and result['slots'] == []
+
+
+def test_check_mode_reads_the_same(pair, run_module):
+    primary, _standby = pair
+    result = run_module(MODULE, dict(primary.connection_args(), expect_streaming=['replica1']), check=True)
+    assert not result.get('failed'), result.get('msg')
+    assert result['changed'] is False
+    assert [r['application_name'] for r in result['replicas']] == ['replica1']
+
+
+# -- thresholds -----------------------------------------------------------------------------
+def test_expect_streaming_names_the_missing_replica(pair, run_module):
+    primary, _standby = pair
+    info_ok(run_module, primary, expect_streaming=['replica1'])
+    result = info(run_module, primary, expect_streaming=['replica1', 'replica3'])
+    assert result.get('failed') is True
+    assert result['msg'] == 'replica3: not connected'
+    assert result['problems'] == ['replica3: not connected']
+    assert result['changed'] is False
+    # The status still comes back with the failure.
+    assert by_name(result['replicas'], 'application_name', 'replica1')['state'] == 'streaming'
+    assert result['role'] == 'primary'
+
+
+def test_expect_streaming_true_fails_on_a_primary(primary, run_module):
+    result = info(run_module, primary, expect_streaming=True)
+    assert result.get('failed') is True
+    assert 'not in recovery' in result['msg']
+    assert result['replicas'] == []
+
+
+def test_max_lag_with_replay_paused(pair, run_module):
+    primary, standby = pair
+    primary.psql('CREATE TABLE t (id int); INSERT INTO t VALUES (1)')
+    standby.wait_for('SELECT count(*) FROM t', '1')
+    standby.psql('SELECT pg_wal_replay_pause()')
+    standby.wait_for('SELECT pg_is_wal_replay_paused()', 't')
+    time.sleep(1.2)  # the last replayed commit gets older than max_lag_seconds below
+    primary.psql('INSERT INTO t SELECT generate_series(2, 5000)')
+    caught_up(primary, 'replica1')  # received and flushed, not replayed
+
+    result = info(run_module, primary, max_lag_bytes=0)
+    assert result.get('failed') is True, result
+    replica = by_name(result['replicas'], 'application_name', 'replica1')
+    lag = replica['lag_bytes']
+    assert lag > 0
+    assert result['msg'] == f'replica1: replay lag {lag} bytes > 0'
+    assert result['changed'] is False
+
+    # A limit above the lag passes.
+    info_ok(run_module, primary, max_lag_bytes=lag + 16 * 1024 * 1024, expect_streaming=['replica1'])
+
+    # The standby sees the same lag from its side.
+    result = info(run_module, standby, max_lag_bytes=0, max_lag_seconds=0.5)
+    assert result.get('failed') is True, result
+    replay = result['replay']
+    assert replay['paused'] is True and replay['pause_state'] == 'paused'
+    assert replay['lag_bytes'] > 0 and replay['lag_seconds'] >= 1.0
+    assert result['problems'] == [f"standby: replay lag {replay['lag_bytes']} bytes > 0",
+                                  f"standby: replay lag {round(replay['lag_seconds'], 3):g} s > 0.5 s"]
+    assert result['msg'] == '; '.join(result['problems'])
+
+    # Resumed, the standby catches up and the same checks pass.
+    standby.psql('SELECT pg_wal_replay_resume()')
+    standby.wait_for('SELECT count(*) FROM t', '5000')
+    results: list[dict[str, Any]] = []
+    wait_until(lambda: not results.append(info(run_module, standby, max_lag_bytes=0, max_lag_seconds=0.5))
+               and not results[-1].get('failed'), what='standby replay lag 0')
+    assert results[-1]['replay']['lag_bytes'] == 0 and results[-1]['replay']['lag_seconds'] == 0.0
+    assert results[-1]['replay']['paused'] is False
+
+
+def test_slot_retains_more_wal_while_the_standby_is_stopped(pair, run_module):
+    primary, standby = pair
+    caught_up(primary, 'replica1')
+    before = by_name(info_ok(run_module, primary)['slots'], 'slot_name', 'replica1')
+    standby.stop()
+    primary.wait_for("SELECT active FROM pg_replication_slots WHERE slot_name = 'replica1'", 'f')
+    primary.psql('CREATE TABLE filler AS SELECT g AS id, repeat(\'x\', 100) AS pad FROM generate_series(1, 20000) g')
+    primary.psql('SELECT pg_switch_wal()')
+
+    result = info(run_module, primary, expect_streaming=['replica1'])
+    assert result.get('failed') is True and result['msg'] == 'replica1: not connected'
+    assert result['replicas'] == []
+    after = by_name(result['slots'], 'slot_name', 'replica1')
+    assert after['active'] is False and after['active_pid'] is None
+    assert after['restart_lsn'] == before['restart_lsn']
+    assert after['retained_bytes'] > before['retained_bytes'] + 1024 * 1024
+    if primary.major >= 13:
+        assert after['wal_status'] in ('reserved', 'extended')
+
+    # Back online, the standby streams again and releases the WAL.
+    standby.start()
+    streaming(primary, 'replica1')
+    caught_up(primary, 'replica1')
+    wait_until(lambda: by_name(info_ok(run_module, primary)['slots'], 'slot_name', 'replica1')['retained_bytes']
+               < after['retained_bytes'], what='slot advancing')
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(max_lag_bytes=-1), 'max_lag_bytes must not be negative'),
+    (dict(expect_streaming=[1]), 'application names must be strings'),
+    (dict(expect_streaming={'a': 1}), 'expect_streaming must be a list'),
+])
+def test_bad_thresholds_fail_before_connecting(run_module, args, message):
+    # Nothing listens on this socket: the argument checks come first.
+    result = run_module(MODULE, dict(login_unix_socket='/nonexistent', login_port=1, **args))
+    assert result.get('failed') is True
+    assert message in result['msg']

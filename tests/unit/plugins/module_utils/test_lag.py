@@ -1,0 +1,277 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the replication status logic: SQL per major, LSNs, thresholds (no I/O)."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import re
+
+import pytest
+
+from ansible_collections.catmaid.replication.plugins.module_utils._lag import (
+    evaluate, int_to_lsn, jsonable, lsn_diff, lsn_to_int, normalize_expect_streaming,
+    replica_name, standby_replay, status_queries)
+
+MAJORS = list(range(11, 19))
+
+# Columns of the views whose shape changed between majors (PostgreSQL's documentation).
+_RECEIVER_10 = {'pid', 'status', 'receive_start_lsn', 'receive_start_tli', 'received_lsn', 'received_tli',
+                'last_msg_send_time', 'last_msg_receipt_time', 'latest_end_lsn', 'latest_end_time',
+                'slot_name', 'conninfo'}
+_SLOTS_10 = {'slot_name', 'plugin', 'slot_type', 'datoid', 'database', 'temporary', 'active', 'active_pid',
+             'xmin', 'catalog_xmin', 'restart_lsn', 'confirmed_flush_lsn'}
+_REPLICATION_10 = {'pid', 'usesysid', 'usename', 'application_name', 'client_addr', 'client_hostname',
+                   'client_port', 'backend_start', 'backend_xmin', 'state', 'sent_lsn', 'write_lsn',
+                   'flush_lsn', 'replay_lsn', 'write_lag', 'flush_lag', 'replay_lag', 'sync_priority',
+                   'sync_state'}
+
+
+def receiver_columns(major: int) -> set[str]:
+    cols = set(_RECEIVER_10)
+    if major >= 11:
+        cols |= {'sender_host', 'sender_port'}
+    if major >= 13:
+        cols = (cols - {'received_lsn'}) | {'written_lsn', 'flushed_lsn'}
+    return cols
+
+
+def slot_columns(major: int) -> set[str]:
+    cols = set(_SLOTS_10)
+    if major >= 13:
+        cols |= {'wal_status', 'safe_wal_size'}
+    if major >= 14:
+        cols |= {'two_phase'}
+    if major >= 16:
+        cols |= {'conflicting'}
+    if major >= 17:
+        cols |= {'inactive_since', 'invalidation_reason', 'failover', 'synced'}
+    return cols
+
+
+def replication_columns(major: int) -> set[str]:
+    return _REPLICATION_10 | ({'reply_time'} if major >= 12 else set())
+
+
+def referenced(sql: str) -> set[str]:
+    """Identifiers a query reads (aliases after AS removed)."""
+    return set(re.findall(r'[a-z_]+', re.sub(r'\bAS\s+\w+', '', sql)))
+
+
+def missing(sql: str, columns_of, major: int) -> set[str]:
+    """Columns of some major that the query reads but this major lacks."""
+    every = set().union(*(columns_of(m) for m in range(10, 19)))
+    return (referenced(sql) & every) - columns_of(major)
+
+
+# -- SQL per major ---------------------------------------------------------------------------
+@pytest.mark.parametrize('major', [10] + MAJORS + [19])
+@pytest.mark.parametrize('in_recovery', [False, True])
+def test_queries_read_only_columns_the_major_has(major, in_recovery):
+    queries = status_queries(major * 10000 + 3, in_recovery)
+    known = min(major, 18)
+    assert not missing(queries['replicas'], replication_columns, known)
+    assert not missing(queries['slots'], slot_columns, known)
+    if in_recovery:
+        assert not missing(queries['wal_receiver'], receiver_columns, known)
+        assert set(queries) == {'replicas', 'slots', 'archiver', 'wal_receiver', 'replay'}
+    else:
+        assert set(queries) == {'replicas', 'slots', 'archiver'}
+
+
+@pytest.mark.parametrize('major', MAJORS)
+def test_wal_receiver_lsn_columns_per_major(major):
+    sql = status_queries(major * 10000, True)['wal_receiver']
+    if major <= 12:
+        assert 'received_lsn::text AS flushed_lsn' in sql
+        assert 'NULL::text AS written_lsn' in sql
+    else:
+        assert 'flushed_lsn::text AS flushed_lsn' in sql
+        assert 'written_lsn::text AS written_lsn' in sql
+        assert 'received_lsn' not in sql
+    assert 'sender_host, sender_port' in sql
+    assert 'conninfo' not in sql   # may carry connection details; never returned
+
+
+@pytest.mark.parametrize('major', MAJORS)
+def test_slot_wal_status_only_from_13(major):
+    sql = status_queries(major * 10000, False)['slots']
+    if major >= 13:
+        assert 'wal_status, ' in sql and 'safe_wal_size::bigint AS safe_wal_size' in sql
+    else:
+        assert 'NULL::text AS wal_status' in sql and 'NULL::bigint AS safe_wal_size' in sql
+
+
+@pytest.mark.parametrize('major', MAJORS)
+def test_version_specific_functions(major):
+    standby = status_queries(major * 10000, True)
+    primary = status_queries(major * 10000, False)
+    assert ('pg_get_wal_replay_pause_state()' in standby['replay']) == (major >= 14)
+    assert ('r.reply_time' in primary['replicas']) == (major >= 12)
+    assert 'NULL::text AS sender_host' in status_queries(100000, True)['wal_receiver']
+
+
+def test_lag_reference_point_per_role():
+    primary = status_queries(150000, False)
+    standby = status_queries(150000, True)
+    for key in ('replicas', 'slots'):
+        assert 'pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), ' in primary[key]
+        assert 'pg_current_wal_lsn' not in standby[key]   # errors during recovery
+        assert 'pg_last_wal_receive_lsn()' in standby[key]
+    assert 'pg_stat_ssl s ON s.pid = r.pid' in primary['replicas']
+    assert 'replay_lag' in primary['replicas']
+
+
+@pytest.mark.parametrize('bad', [90624, 0, None, '150000', True])
+def test_queries_refuse_unsupported_versions(bad):
+    with pytest.raises(ValueError):
+        status_queries(bad, False)
+
+
+# -- LSNs ------------------------------------------------------------------------------------
+@pytest.mark.parametrize('text, value', [
+    ('0/0', 0), ('0/3000148', 0x3000148), ('16/B374D848', (0x16 << 32) | 0xB374D848),
+    ('FFFFFFFF/FFFFFFFF', 2 ** 64 - 1),
+])
+def test_lsn_round_trip(text, value):
+    assert lsn_to_int(text) == value
+    assert int_to_lsn(value) == text
+    assert lsn_to_int(text.lower()) == value
+
+
+@pytest.mark.parametrize('bad', ['', '0', '0/0/0', 'x/1', '1FFFFFFFF/0', 5])
+def test_lsn_rejects_garbage(bad):
+    with pytest.raises(ValueError):
+        lsn_to_int(bad)
+
+
+def test_lsn_diff():
+    assert lsn_to_int(None) is None
+    assert lsn_diff('1/0', '0/FFFFFF00') == 0x100
+    assert lsn_diff('0/10', '0/20') == 0         # never negative
+    assert lsn_diff(None, '0/20') is None and lsn_diff('0/20', None) is None
+    with pytest.raises(ValueError):
+        int_to_lsn(-1)
+
+
+# -- values ----------------------------------------------------------------------------------
+def test_jsonable():
+    ts = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    row = dict(t=ts, n=decimal.Decimal('12'), f=decimal.Decimal('1.5'), d=datetime.timedelta(seconds=2.5),
+               nested=[ts], s='x', none=None)
+    assert jsonable(row) == dict(t='2026-01-02T03:04:05+00:00', n=12, f=1.5, d=2.5,
+                                 nested=['2026-01-02T03:04:05+00:00'], s='x', none=None)
+
+
+def test_standby_replay_from_receiver():
+    replay = dict(receive_lsn='0/5000000', replayed_lsn='0/3000000', since_last_replay=4.25,
+                  paused=True, pause_state='paused', last_replay_time=None)
+    out = standby_replay(replay, dict(flushed_lsn='0/3100000', status='streaming'))
+    assert out['received_lsn'] == '0/3100000'      # the receiver's flushed position wins
+    assert out['lag_bytes'] == 0x100000
+    assert out['lag_seconds'] == 4.25
+    assert out['paused'] is True and out['pause_state'] == 'paused'
+
+
+def test_standby_replay_caught_up_is_zero_seconds():
+    replay = dict(receive_lsn='0/3000000', replayed_lsn='0/3000000', since_last_replay=3600.0, paused=False)
+    out = standby_replay(replay, None)
+    assert out['lag_bytes'] == 0 and out['lag_seconds'] == 0.0
+
+
+def test_standby_replay_without_anything_received():
+    replay = dict(receive_lsn=None, replayed_lsn='0/3000000', since_last_replay=None, paused=False)
+    out = standby_replay(replay, None)
+    assert out['received_lsn'] is None and out['lag_bytes'] is None and out['lag_seconds'] is None
+
+
+# -- expect_streaming ------------------------------------------------------------------------
+@pytest.mark.parametrize('given, wanted', [
+    (None, False), (False, False), (True, True), ('true', True), ('Yes', True), ('no', False), ('', False),
+    ([], []), (['replica1', 'replica2', 'replica1'], ['replica1', 'replica2']),
+    ('replica1, replica2', ['replica1', 'replica2']), ('replica1', ['replica1']),
+])
+def test_normalize_expect_streaming(given, wanted):
+    assert normalize_expect_streaming(given) == wanted
+
+
+@pytest.mark.parametrize('bad', [[1], ['a', ''], {'a': 1}, 3, 'a,,b'])
+def test_normalize_expect_streaming_rejects(bad):
+    with pytest.raises(ValueError):
+        normalize_expect_streaming(bad)
+
+
+# -- thresholds ------------------------------------------------------------------------------
+def replica(name, state='streaming', lag_bytes=0, lag_seconds=None, pid=100, addr='10.0.0.2'):
+    return dict(application_name=name, state=state, lag_bytes=lag_bytes, lag_seconds=lag_seconds,
+                pid=pid, client_addr=addr)
+
+
+def test_no_thresholds_no_problems():
+    replicas = [replica('replica1', lag_bytes=10 ** 9, lag_seconds=3600.0)]
+    assert evaluate(False, replicas, None, None) == []
+
+
+def test_message_names_each_replica_over_its_limit():
+    replicas = [replica('replica2', lag_bytes=123456), replica('replica1', lag_bytes=5)]
+    problems = evaluate(False, replicas, None, None, max_lag_bytes=100000,
+                        expect_streaming=['replica1', 'replica2', 'replica3'])
+    assert problems == ['replica2: replay lag 123456 bytes > 100000', 'replica3: not connected']
+    assert '; '.join(problems) == 'replica2: replay lag 123456 bytes > 100000; replica3: not connected'
+
+
+def test_limits_are_inclusive_and_unknown_lags_pass():
+    replicas = [replica('a', lag_bytes=100, lag_seconds=2.0), replica('b', lag_bytes=None, lag_seconds=None)]
+    assert evaluate(False, replicas, None, None, max_lag_bytes=100, max_lag_seconds=2.0) == []
+    assert evaluate(False, replicas, None, None, max_lag_bytes=99, max_lag_seconds=1.5) == [
+        'a: replay lag 100 bytes > 99', 'a: replay lag 2 s > 1.5 s']
+
+
+def test_zero_limit_fails_on_any_lag():
+    assert evaluate(False, [replica('r', lag_bytes=1)], None, None, max_lag_bytes=0) == ['r: replay lag 1 bytes > 0']
+    assert evaluate(False, [replica('r', lag_bytes=0)], None, None, max_lag_bytes=0) == []
+
+
+def test_seconds_are_rounded_readably():
+    problems = evaluate(False, [replica('r', lag_seconds=12.3456789)], None, None, max_lag_seconds=10)
+    assert problems == ['r: replay lag 12.346 s > 10 s']
+
+
+def test_expected_replica_in_another_state():
+    replicas = [replica('replica1', state='catchup', lag_bytes=None)]
+    assert evaluate(False, replicas, None, None, expect_streaming=['replica1']) == [
+        'replica1: state catchup, not streaming']
+    # Any one streaming sender of that name is enough.
+    replicas.append(replica('replica1', state='streaming', pid=101))
+    assert evaluate(False, replicas, None, None, expect_streaming=['replica1']) == []
+
+
+def test_replica_without_application_name_is_named_by_address():
+    assert replica_name(replica('', pid=42)) == '10.0.0.2 (pid 42)'
+    assert replica_name(replica(None, pid=42, addr=None)) == 'local (pid 42)'
+    problems = evaluate(False, [replica('', lag_bytes=7, pid=42)], None, None, max_lag_bytes=1)
+    assert problems == ['10.0.0.2 (pid 42): replay lag 7 bytes > 1']
+
+
+def test_expect_streaming_true_on_primary_and_standby():
+    assert evaluate(False, [], None, None, expect_streaming=True) == [
+        'standby: not in recovery (this server is a primary), expected a streaming standby']
+    assert evaluate(True, [], None, None, expect_streaming=True) == [
+        'standby: no WAL receiver running, expected streaming']
+    assert evaluate(True, [], dict(status='waiting'), None, expect_streaming=True) == [
+        'standby: WAL receiver waiting, not streaming']
+    assert evaluate(True, [], dict(status='streaming'), None, expect_streaming=True) == []
+
+
+def test_standby_checks_itself_then_its_downstream_replicas():
+    replay = dict(lag_bytes=5000, lag_seconds=61.0)
+    downstream = [replica('cascade1', lag_bytes=9000)]
+    problems = evaluate(True, downstream, dict(status='streaming'), replay, max_lag_bytes=1000,
+                        max_lag_seconds=60, expect_streaming=True, self_name='replica1')
+    assert problems == ['replica1: replay lag 5000 bytes > 1000', 'replica1: replay lag 61 s > 60 s',
+                        'cascade1: replay lag 9000 bytes > 1000']
+
+
+def test_primary_ignores_replay_argument():
+    assert evaluate(False, [], None, dict(lag_bytes=10 ** 9, lag_seconds=10.0 ** 6), max_lag_bytes=0) == []
