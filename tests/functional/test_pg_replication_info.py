@@ -221,3 +221,19 @@ def test_bad_thresholds_fail_before_connecting(run_module, args, message):
     result = run_module(MODULE, dict(login_unix_socket='/nonexistent', login_port=1, **args))
     assert result.get('failed') is True
     assert message in result['msg']
+
+
+def test_pg_monitor_role_over_tcp_with_password(pair, run_module):
+    """A monitoring role (pg_monitor, no superuser) over SSL with a password sees everything;
+    the password appears nowhere in the result."""
+    primary, _standby = pair
+    secret = 'Monitor-Secret-7f3a'
+    primary.psql(f"CREATE ROLE monitor LOGIN PASSWORD '{secret}' IN ROLE pg_monitor")
+    result = run_module(MODULE, dict(login_host='127.0.0.1', login_port=primary.port, login_user='monitor',
+                                     login_password=secret, expect_streaming=['replica1'], max_lag_bytes=2 ** 30),
+                        become_user=None)
+    assert not result.get('failed'), result.get('msg')
+    replica = by_name(result['replicas'], 'application_name', 'replica1')
+    assert replica['state'] == 'streaming' and replica['ssl'] is True and replica['lag_bytes'] is not None
+    assert by_name(result['slots'], 'slot_name', 'replica1')['active'] is True
+    assert secret not in result['_stdout'] and secret not in result['_stderr']
