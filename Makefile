@@ -90,7 +90,7 @@ test: lint sanity unit functional build-check molecule
 # playbooks/site.yml). Rerunning converges the existing lab again.
 demo: collection images
 	molecule converge -s default
-	ansible-playbook -i localhost, molecule/default/status.yml
+	ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ansible-playbook -i localhost, molecule/default/status.yml
 
 demo-clean: collection
 	molecule destroy -s default
