@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Load a CATMAID-like Django settings module that includes the role's fragment, then use the
+real cache and session backends. Prints one JSON object. Run with the instance's virtualenv."""
+import json
+import os
+import socket
+import uuid
+from importlib import import_module
+
+import django
+from django.conf import settings
+
+
+def memcached(command: bytes) -> bytes:
+    """One raw memcached text-protocol command; the answer up to END."""
+    host, port = settings.CACHES['default']['LOCATION'].rsplit(':', 1)
+    with socket.create_connection((host.strip('[]'), int(port)), timeout=10) as sock:
+        sock.sendall(command + b'\r\n')
+        data = b''
+        while not data.endswith(b'END\r\n'):
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def raw_value_size(key: str):
+    """Bytes memcached holds under the cache's full key, or None."""
+    answer = memcached(b'get ' + key.encode())
+    first = answer.split(b'\r\n', 1)[0].split()
+    return int(first[3]) if first and first[0] == b'VALUE' else None
+
+
+django.setup()
+from django.apps import apps  # noqa: E402  (after setup)
+from django.core.cache import caches  # noqa: E402
+
+out = {
+    'django': django.get_version(),
+    'email_backend': settings.EMAIL_BACKEND,
+    'cache_backend': settings.CACHES['default']['BACKEND'],
+    'cache_options': settings.CACHES['default'].get('OPTIONS', {}),
+    'session_engine': settings.SESSION_ENGINE,
+    'nolastlogin_installed': apps.is_installed('nolastlogin'),
+    'installed_apps_type': type(settings.INSTALLED_APPS).__name__,
+    'no_update_last_login': settings.NO_UPDATE_LAST_LOGIN,
+}
+stats = dict(line.split()[1:3] for line in memcached(b'stats settings').decode().splitlines() if line.startswith('STAT '))
+out['memcached_item_size_max'] = int(stats['item_size_max'])
+
+cache = caches['default']
+tag = uuid.uuid4().hex
+five = os.urandom(5 * 1024 * 1024)
+cache.set('five-' + tag, five, 300)
+out['five_mb_read_back'] = cache.get('five-' + tag) == five
+out['five_mb_in_memcached_bytes'] = raw_value_size(cache.make_key('five-' + tag))
+eleven = os.urandom(11 * 1024 * 1024)
+try:
+    cache.set('eleven-' + tag, eleven, 300)
+    out['eleven_mb_set_error'] = None
+except Exception as exc:  # the limit must show up as a miss or an error, never as stored
+    out['eleven_mb_set_error'] = type(exc).__name__
+out['eleven_mb_cached'] = cache.get('eleven-' + tag) is not None
+
+engine = import_module(settings.SESSION_ENGINE)
+session = engine.SessionStore()
+session['probe'] = tag
+session.save()
+key = session.session_key
+out['session_read_back'] = engine.SessionStore(session_key=key).get('probe') == tag
+if settings.SESSION_ENGINE.endswith('.file'):
+    path = os.path.join(settings.SESSION_FILE_PATH, settings.SESSION_COOKIE_NAME + key)
+    out['session_file'] = path
+    out['session_file_exists'] = os.path.isfile(path)
+    out['session_in_memcached_bytes'] = None
+else:
+    out['session_file'] = None
+    out['session_in_memcached_bytes'] = raw_value_size(cache.make_key(engine.KEY_PREFIX + key))
+print(json.dumps(out))
