@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 BUILD := $(CURDIR)/build
 COLL_LINK := $(BUILD)/collections/ansible_collections/catmaid/replication
 SANITY_DIR := $(or $(TMPDIR),/tmp)/catmaid-replication-sanity/ansible_collections/catmaid/replication
-SCENARIOS ?= default
+SCENARIOS ?= default catmaid
 
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
