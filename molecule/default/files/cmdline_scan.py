@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Report processes whose command line contains a secret.
 
-Usage: cmdline_scan.py PATTERN_FILE
+Usage: python3 cmdline_scan.py PATTERN_FILE
 The secret is read from PATTERN_FILE (mode 0600), never from argv, so this scan cannot find
 itself. Prints JSON {"scanned": N, "matches": [{"pid", "comm"}]}; the command lines themselves
 are never printed.

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Probe a PostgreSQL port the way a client starts: send an SSLRequest, report the answer.
 
-Usage: pg_probe.py HOST PORT
+Usage: python3 pg_probe.py HOST PORT
 Prints one JSON object: {"host", "port", "result", "answer"} where result is
   answered  the server replied 'S' (SSL offered) or 'N' (SSL refused) -> a PostgreSQL server talks to us
   closed    TCP connected, then closed without a single byte (nginx `deny`)
