@@ -133,7 +133,7 @@ def order_mirrors(mirrors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     indexed.sort(key=lambda item: (item[1].get('position') is None,
                                    item[1].get('position') if item[1].get('position') is not None else 0,
                                    item[0]))
-    return [m for _, m in indexed]
+    return [mirror for _index, mirror in indexed]
 
 
 def choose(results: list[dict[str, Any]]) -> Optional[dict[str, Any]]:

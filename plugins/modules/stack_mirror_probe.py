@@ -22,7 +22,7 @@ description:
     know) gets the status V(unsupported) with a message saying why; it is not fetched.
   - The module only reads; it never reports a change.
 author:
-  - catmaid.replication developers
+  - catmaid.replication developers (@catmaid)
 options:
   mirrors:
     description:
@@ -117,6 +117,7 @@ attributes:
     description: The module only reads; check mode runs the same requests.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
 notes:
   - Requests are sent from the managed host. Run the module on a host at each site whose users'
     mirror choice you want to know (for example with C(delegate_to) or one play per site).

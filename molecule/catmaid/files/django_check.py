@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Load a CATMAID-like Django settings module that includes the role's fragment, then use the
 real cache and session backends. Prints one JSON object. Run with the instance's virtualenv."""
 import json

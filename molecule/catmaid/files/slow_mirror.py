@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A stack mirror that answers correctly but slowly: serves /srv/tiles on port 8080 after a delay."""
 import functools
 import sys
