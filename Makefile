@@ -46,9 +46,10 @@ host-docker:
 	scripts/ensure-host.sh docker
 
 # Local systemd Debian images (debootstrap + docker build, cached by Dockerfile hash).
-# LAB_RELEASES=bookworm by default; e.g. make images LAB_RELEASES="bullseye bookworm trixie".
+# LAB_RELEASES (default: $CATMAID_LAB_RELEASE, the release Molecule runs, else bookworm),
+# e.g. make images LAB_RELEASES="bullseye bookworm trixie"; make molecule CATMAID_LAB_RELEASE=trixie.
 images: host-docker
-	scripts/build-images.sh $(or $(LAB_RELEASES),bookworm)
+	scripts/build-images.sh $(or $(LAB_RELEASES),$(CATMAID_LAB_RELEASE),bookworm)
 
 lint: collection
 	ansible-lint --offline
