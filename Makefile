@@ -59,6 +59,7 @@ lint: collection
 # Its pip bootstrap script comes from a CDN we cannot reach: scripts/ansible_test_get_pip.py
 # stands in for it (ensurepip, then PyPI).
 sanity: collection
+	scripts/ensure-host.sh sanity
 	@pipver=$$(sed -n "s/^ *pip='\([0-9.]*\)',/\1/p" $(VENV)/lib/python3.*/site-packages/ansible_test/_internal/python_requirements.py | head -1); \
 	  cache=$$HOME/.ansible/test/cache/get_pip_$${pipver//./_}.py; \
 	  mkdir -p $$(dirname $$cache); install -m 0644 scripts/ansible_test_get_pip.py $$cache

@@ -2,6 +2,7 @@
 # Install and start what the lab and the tests need on a Debian host. Safe to rerun:
 # every step is skipped when its result is already there.
 #   scripts/ensure-host.sh pg      PostgreSQL server binaries + python3-psycopg2 (module tests)
+#   scripts/ensure-host.sh sanity  shellcheck, so ansible-test's shellcheck test always runs
 #   scripts/ensure-host.sh docker  Docker engine (Debian's docker.io) running, debootstrap
 set -euo pipefail
 
@@ -40,6 +41,10 @@ for w in "${want[@]}"; do
         done
       fi
       ;;
+    sanity)
+      # ansible-test's shellcheck test runs only where shellcheck is installed.
+      apt_install shellcheck
+      ;;
     docker)
       apt_install debootstrap rsync
       if ! docker info >/dev/null 2>&1; then
@@ -55,7 +60,7 @@ for w in "${want[@]}"; do
       fi
       ;;
     *)
-      echo "ensure-host: unknown part $w (use pg or docker)" >&2
+      echo "ensure-host: unknown part $w (use pg, sanity or docker)" >&2
       exit 2
       ;;
   esac
