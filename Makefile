@@ -22,7 +22,7 @@ export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
 
 .PHONY: help venv collection host-pg host-docker images lint sanity unit functional \
-        build-check molecule test demo demo-clean freeze clean
+        build-check molecule test demo demo-clean freeze clean bench
 
 help:
 	@sed -n '2,5p' Makefile
@@ -86,6 +86,12 @@ molecule: collection images
 	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
 
 test: lint sanity unit functional build-check molecule
+
+# Benchmarks (issue 8) on throw-away bn-* containers (network catmaid-bench), never part of `test`:
+# results, tables and plots in bench/results/ (README.md there). About 30-40 min on 2 cores.
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--quick --out build/bench/quick".
+bench: collection images
+	python bench/bench.py $(BENCH_ARGS)
 
 # Fresh machine to running lab: venv, docker engine, images, then `molecule converge` (creates the
 # containers and network if missing, writes this lab's random password to build/lab, deploys

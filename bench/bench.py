@@ -1,0 +1,758 @@
+# Benchmarks of catmaid.replication (issue 8): deployment against the guide's steps by hand,
+# second run, scale-out, clone throughput, proxy overhead, replication lag, controller memory.
+#
+#   make bench                                   everything, results in bench/results/
+#   python bench/bench.py --help                 phases, sizes, rounds (after `make collection images`)
+#   python bench/bench.py --quick --out build/bench/quick     small sizes, to try the scripts
+#
+# Everything runs on throw-away systemd containers named bn-* on the Docker network
+# catmaid-bench, created and removed here (image catmaid-replication/debian:<release>, the same
+# container settings as molecule/default). Every comparison is measured alternately in one run.
+# The replication password is random per run, in build/bench/password (0600); Ansible reads it
+# with the file lookup, by-hand.sh from a 0600 file in each container; never on a command line.
+# Raw data: <out>/results.json; the report (<out>/README.md, PNG plots) comes from bench/report.py.
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import secrets
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / 'bench'
+WORK = ROOT / 'build' / 'bench'
+NETWORK = 'catmaid-bench'
+PRIMARY = 'bn-primary'
+RELEASE = os.environ.get('CATMAID_LAB_RELEASE', 'bookworm')
+IMAGE = f'catmaid-replication/debian:{RELEASE}'
+PHASES = ('deploy', 'rerun', 'conn', 'addone', 'clone', 'lag', 'scale')
+
+
+def log(msg: str) -> None:
+    print(f'[bench {time.strftime("%H:%M:%S")}] {msg}', flush=True)
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in Path('/proc/loadavg').read_text().split()[:3]]
+
+
+def run(argv: list[str], check: bool = True, input_text: Optional[str] = None, timeout: Optional[float] = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, input=input_text, capture_output=True, text=True, check=False, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f'{shlex.join(argv)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
+    return proc
+
+
+def dexec(container: str, *argv: str, check: bool = True, input_text: Optional[str] = None) -> str:
+    return run(['docker', 'exec', '-i', container, *argv], check=check, input_text=input_text).stdout
+
+
+def psql(container: str, sql: str, db: str = 'postgres') -> str:
+    return dexec(container, 'runuser', '-u', 'postgres', '--', 'psql', '-XAtq', '-d', db, '-c', sql).strip()
+
+
+def replica_names(count: int) -> list[str]:
+    return [f'bn-r{i}' for i in range(1, count + 1)]
+
+
+# --- containers -------------------------------------------------------------------------------
+
+def bench_containers() -> list[str]:
+    out = run(['docker', 'ps', '-a', '--filter', 'name=^bn-', '--format', '{{.Names}}']).stdout.split()
+    return [n for n in out if n.startswith('bn-')]
+
+
+def destroy(names: Optional[list[str]] = None) -> None:
+    names = bench_containers() if names is None else names
+    if names:
+        run(['docker', 'rm', '-f', *names], check=False)
+
+
+def ensure_network() -> None:
+    if run(['docker', 'network', 'inspect', NETWORK], check=False).returncode != 0:
+        run(['docker', 'network', 'create', NETWORK])
+
+
+def remove_network() -> None:
+    run(['docker', 'network', 'rm', NETWORK], check=False)
+
+
+def create(names: list[str]) -> None:
+    """Fresh systemd containers with molecule/default's settings (no --privileged)."""
+    ensure_network()
+    for name in names:
+        run(['docker', 'run', '-d', '--name', name, '--hostname', name, '--network', NETWORK,
+             '--cap-add', 'SYS_ADMIN', '--cgroupns=host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw',
+             '--tmpfs', '/run', '--tmpfs', '/run/lock', '--stop-signal', 'SIGRTMIN+3',
+             '--label', 'org.catmaid-replication.bench=1', IMAGE, '/lib/systemd/systemd'])
+    deadline = time.monotonic() + 120
+    for name in names:
+        while True:
+            state = dexec(name, 'systemctl', 'is-system-running', check=False).strip()
+            if state in ('running', 'degraded'):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'{name}: systemd is {state!r} after 120 s')
+            time.sleep(0.5)
+
+
+def address(name: str) -> str:
+    fmt = '{{(index .NetworkSettings.Networks "%s").IPAddress}}' % NETWORK
+    return run(['docker', 'inspect', '-f', fmt, name]).stdout.strip()
+
+
+def subnet() -> str:
+    return run(['docker', 'network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', NETWORK]).stdout.strip()
+
+
+# --- Ansible ------------------------------------------------------------------------------------
+
+class Ansible:
+    """Inventory, environment and timed runs of ansible-playbook with the JSON callback."""
+
+    def __init__(self, password: str) -> None:
+        self.inv_dir = WORK / 'inventory'
+        (self.inv_dir / 'group_vars').mkdir(parents=True, exist_ok=True)
+        pw_file = WORK / 'password'
+        pw_file.touch(mode=0o600)
+        pw_file.chmod(0o600)
+        pw_file.write_text(password)
+        (self.inv_dir / 'group_vars' / 'all.yml').write_text(
+            '---\n# Written by bench/bench.py: the random password of this benchmark run (0600 file).\n'
+            f'catmaid_replication_password: "{{{{ lookup(\'ansible.builtin.file\', \'{pw_file}\') }}}}"\n')
+        self.logs = WORK / 'logs'
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def inventory(self, replicas: list[str]) -> Path:
+        path = self.inv_dir / 'hosts.ini'
+        path.write_text(f'[primary]\n{PRIMARY}\n\n[replicas]\n' + ''.join(f'{r}\n' for r in replicas) +
+                        '\n[all:vars]\nansible_connection=community.docker.docker\nansible_python_interpreter=/usr/bin/python3\n')
+        return path
+
+    def env(self, forks: int, tree: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop('ANSIBLE_CALLBACKS_ENABLED', None)
+        env.update({
+            'ANSIBLE_COLLECTIONS_PATH': str(collections_path(tree)),
+            'ANSIBLE_ROLES_PATH': str(tree / 'roles'),
+            'ANSIBLE_PIPELINING': os.environ.get('BENCH_PIPELINING', 'true'),
+            'ANSIBLE_FORKS': str(max(5, forks)),
+            'ANSIBLE_TIMEOUT': '60',
+            'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json',
+            'ANSIBLE_NOCOLOR': '1',
+            'ANSIBLE_RETRY_FILES_ENABLED': 'false',
+            'ANSIBLE_DEPRECATION_WARNINGS': 'false',
+        })
+        return env
+
+    def play(self, label: str, playbook: Path, replicas: list[str], tree: Path, extra: Optional[list[str]] = None,
+             memory: bool = False, env: Optional[dict[str, str]] = None) -> dict[str, Any]:
+        inv = self.inventory(replicas)
+        self.count += 1
+        out_file = self.logs / f'{self.count:02d}-{label}.json'
+        argv = ['ansible-playbook', '-i', str(inv), str(playbook), *(extra or [])]
+        time_file = self.logs / f'{self.count:02d}-{label}.time'
+        if memory:
+            argv = ['/usr/bin/time', '-v', '-o', str(time_file), *argv]
+        load0 = loadavg()
+        start = time.monotonic()
+        with open(out_file, 'w', encoding='utf-8') as out, open(out_file.with_suffix('.err'), 'w', encoding='utf-8') as err:
+            proc = subprocess.Popen(argv, stdout=out, stderr=err, env={**self.env(len(replicas) + 1, tree), **(env or {})}, cwd=ROOT)
+            sampler = TreeSampler(proc.pid) if memory else None
+            if sampler:
+                sampler.start()
+            rc = proc.wait()
+            if sampler:
+                sampler.stop()
+        wall = time.monotonic() - start
+        text = out_file.read_text()
+        try:
+            data = json.loads(text[text.index('{'):])
+        except ValueError:
+            data = {}
+        if rc != 0:
+            failed = [f'{t["task"]["name"]} on {h}: {r.get("msg", "")}' for p in data.get('plays', []) for t in p['tasks']
+                      for h, r in t['hosts'].items() if r.get('failed') or r.get('unreachable')]
+            raise RuntimeError(f'{label}: ansible-playbook failed (rc {rc}): {"; ".join(failed)[:2000]}\n'
+                               f'see {out_file} and {out_file.with_suffix(".err")}')
+        result = {'label': label, 'wall_s': round(wall, 2), 'load_start': load0, 'load_end': loadavg(),
+                  'stats': data.get('stats', {}), 'plays': plays_of(data), 'tasks': tasks_of(data), 'log': str(out_file)}
+        result['changed_total'] = sum(s.get('changed', 0) for s in result['stats'].values())
+        if sampler:
+            result['memory'] = sampler.result()
+            m = re.search(r'Maximum resident set size \(kbytes\): (\d+)', time_file.read_text())
+            result['memory']['time_v_max_rss_mb'] = round(int(m.group(1)) / 1024, 1) if m else None
+        result['_data'] = data
+        return result
+
+
+def collections_path(tree: Path) -> Path:
+    return ROOT / 'build' / 'collections' if tree == ROOT else tree / '.collections'
+
+
+def export_tree(ref: str) -> tuple[Path, str]:
+    """The collection at a git ref, exported under build/bench/trees (the working tree for 'worktree')."""
+    if ref == 'worktree':
+        dirty = run(['git', '-C', str(ROOT), 'status', '--porcelain', '--', 'roles', 'playbooks', 'plugins']).stdout.strip()
+        head = run(['git', '-C', str(ROOT), 'rev-parse', 'HEAD']).stdout.strip()
+        return ROOT, head + (' + uncommitted changes' if dirty else '')
+    sha = run(['git', '-C', str(ROOT), 'rev-parse', '--verify', f'{ref}^{{commit}}']).stdout.strip()
+    dest = WORK / 'trees' / sha[:12]
+    if not (dest / 'galaxy.yml').exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(['git', '-C', str(ROOT), 'archive', sha], capture_output=True, check=True).stdout
+        subprocess.run(['tar', '-x', '-C', str(dest)], input=archive, check=True)
+    link = dest / '.collections' / 'ansible_collections' / 'catmaid' / 'replication'
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        link.symlink_to(dest)
+    return dest, sha
+
+
+def _ts(value: str) -> float:
+    return datetime.datetime.fromisoformat(value.rstrip('Z')).timestamp()
+
+
+def _span(duration: dict[str, str]) -> float:
+    return round(_ts(duration['end']) - _ts(duration['start']), 3) if duration.get('end') else 0.0
+
+
+def plays_of(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{'name': p['play']['name'], 'seconds': _span(p['play']['duration'])} for p in data.get('plays', [])]
+
+
+def tasks_of(data: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for p in data.get('plays', []):
+        for t in p['tasks']:
+            hosts = t.get('hosts', {})
+            out.append({'play': p['play']['name'], 'name': t['task']['name'], 'seconds': _span(t['task']['duration']),
+                        'hosts': len(hosts),
+                        'ran': sum(1 for h in hosts.values() if not h.get('skipped')),
+                        'changed': sum(1 for h in hosts.values() if h.get('changed')),
+                        'action': next(iter(hosts.values()), {}).get('action', '')})
+    return out
+
+
+class TreeSampler:
+    """Peak memory of a process and all its descendants (RSS sum and PSS sum), sampled every 0.2 s."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self.peak_procs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _tree(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir('/proc'):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f'/proc/{entry}/stat').read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(')', 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        tree, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        return tree
+
+    @staticmethod
+    def _kb(path: str, key: str) -> int:
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith(key):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            tree = self._tree()
+            rss = sum(self._kb(f'/proc/{p}/status', 'VmRSS:') for p in tree)
+            pss = sum(self._kb(f'/proc/{p}/smaps_rollup', 'Pss:') for p in tree)
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_pss = max(self.peak_pss, pss)
+            self.peak_procs = max(self.peak_procs, len(tree))
+            self._stop.wait(0.2)
+
+    def result(self) -> dict[str, Any]:
+        return {'tree_peak_rss_mb': round(self.peak_rss / 1024, 1), 'tree_peak_pss_mb': round(self.peak_pss / 1024, 1),
+                'tree_peak_processes': self.peak_procs}
+
+
+# --- the benchmark --------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        WORK.mkdir(parents=True, exist_ok=True)
+        WORK.chmod(0o700)
+        self.password = secrets.token_urlsafe(24)
+        self.ansible = Ansible(self.password)
+        self.tree, self.sha = export_tree(args.ref)
+        self.site = self.tree / 'playbooks' / 'site.yml'
+        self.base_tree, self.base_sha = export_tree(args.baseline_ref) if args.baseline_ref else (None, None)
+        self.lab: list[str] = []            # replicas of the lab deployed by the playbook, if any
+        self.results: dict[str, Any] = {'machine': machine(), 'started': now(), 'args': vars(args), 'phases': {},
+                                        'commit': self.sha, 'baseline_commit': self.base_sha}
+
+    # helpers
+    def fresh(self, replicas: list[str]) -> None:
+        destroy()
+        create([PRIMARY, *replicas])
+        self.lab = []
+
+    def deploy_playbook(self, label: str, replicas: list[str], memory: bool = False, tree: Optional[Path] = None) -> dict[str, Any]:
+        self.fresh(replicas)
+        log(f'{label}: site playbook, primary + {len(replicas)} replica(s)')
+        tree = tree or self.tree
+        res = self.ansible.play(label, tree / 'playbooks' / 'site.yml', replicas, tree, memory=memory)
+        self.lab = replicas if tree == self.tree else []
+        log(f'{label}: {res["wall_s"]} s, changed {res["changed_total"]}')
+        return res
+
+    def deploy_by_hand(self, label: str, replicas: list[str]) -> dict[str, Any]:
+        self.fresh(replicas)
+        script = (BENCH / 'by-hand.sh').read_text()
+        for host in [PRIMARY, *replicas]:   # the operator has the password at hand: before the clock
+            dexec(host, 'sh', '-c', 'umask 077 && cat > /root/.bench_password', input_text=self.password)
+        addresses = [address(r) for r in replicas]
+        log(f'{label}: by-hand.sh, primary + {len(replicas)} replica(s)')
+        load0 = loadavg()
+        t0 = time.monotonic()
+        dexec(PRIMARY, 'bash', '-s', '--', 'primary', *addresses, input_text=script)
+        t1 = time.monotonic()
+        procs = [subprocess.Popen(['docker', 'exec', '-i', r, 'bash', '-s', '--', 'replica', PRIMARY, r],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for r in replicas]
+        outs = [p.communicate(script) for p in procs]
+        t2 = time.monotonic()
+        for r, p, (out, err) in zip(replicas, procs, outs):
+            if p.returncode != 0:
+                raise RuntimeError(f'{label}: by-hand.sh replica {r} failed: {out[-2000:]} {err[-2000:]}')
+        streaming = psql(PRIMARY, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+        res = {'label': label, 'wall_s': round(t2 - t0, 2), 'primary_s': round(t1 - t0, 2), 'replicas_s': round(t2 - t1, 2),
+               'streaming': int(streaming), 'load_start': load0, 'load_end': loadavg()}
+        log(f'{label}: {res["wall_s"]} s (primary {res["primary_s"]} s, replicas {res["replicas_s"]} s), {streaming} streaming')
+        return res
+
+    def ensure_lab(self, replicas: list[str]) -> None:
+        if self.lab and set(replicas) <= set(self.lab) | set(bench_containers()):
+            return
+        self.deploy_playbook('lab', replicas)
+
+    def record(self, phase: str, data: dict[str, Any]) -> None:
+        self.results['phases'][phase] = data
+        self.save()
+
+    def save(self) -> None:
+        out = Path(self.args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        clean = json.loads(json.dumps(self.results, default=str))
+        strip_private(clean)
+        (out / 'results.json').write_text(json.dumps(clean, indent=1, sort_keys=True) + '\n')
+
+    # phase 1
+    def phase_deploy(self) -> None:
+        replicas = replica_names(2)
+        runs: list[dict[str, Any]] = []
+        kinds = ('playbook', 'hand', 'baseline') if self.base_tree else ('playbook', 'hand')
+        for i in range(self.args.rounds):
+            order = kinds if i % 2 == 0 else tuple(reversed(kinds))
+            for kind in order:
+                label = f'deploy-{kind}-{i + 1}'
+                if kind == 'hand':
+                    res = self.deploy_by_hand(label, replicas)
+                else:
+                    res = self.deploy_playbook(label, replicas, tree=self.base_tree if kind == 'baseline' else self.tree)
+                res['kind'] = kind
+                res['round'] = i + 1
+                runs.append(res)
+        pb = [r['wall_s'] for r in runs if r['kind'] == 'playbook']
+        hand = [r['wall_s'] for r in runs if r['kind'] == 'hand']
+        data = {'runs': runs, 'playbook_mean_s': mean(pb), 'hand_mean_s': mean(hand),
+                'ratio': round(mean(pb) / mean(hand), 3), 'profile': profile([r for r in runs if r['kind'] == 'playbook'])}
+        base = [r['wall_s'] for r in runs if r['kind'] == 'baseline']
+        if base:
+            data.update({'baseline_mean_s': mean(base), 'baseline_ratio': round(mean(base) / mean(hand), 3),
+                         'baseline_profile': profile([r for r in runs if r['kind'] == 'baseline'])})
+        self.record('deploy', data)
+        log(f'deploy: playbook {mean(pb)} s, by hand {mean(hand)} s, ratio {mean(pb) / mean(hand):.2f}')
+        if runs[-1]['kind'] != 'playbook':
+            self.lab = []
+
+    # phase 2
+    def phase_rerun(self) -> None:
+        self.ensure_lab(replica_names(2))
+        res = self.ansible.play('rerun', self.site, self.lab, self.tree)
+        res['hosts'] = 1 + len(self.lab)
+        self.record('rerun', {'run': res, 'profile': profile([res])})
+        log(f'rerun: {res["wall_s"]} s, changed {res["changed_total"]}')
+
+    # phase 2b: what one small task costs with each connection setting
+    def phase_conn(self) -> None:
+        self.ensure_lab(replica_names(2))
+        settings = [('docker', 'true'), ('docker', 'false'), ('docker_api', 'true')]
+        runs = []
+        for i in range(self.args.rounds):
+            for conn, pipelining in (settings if i % 2 == 0 else list(reversed(settings))):
+                res = self.ansible.play(f'conn-{conn}-pipelining-{pipelining}', BENCH / 'tasks.yml', self.lab, self.tree,
+                                        extra=['-e', f'ansible_connection=community.docker.{conn}'],
+                                        env={'ANSIBLE_PIPELINING': pipelining})
+                small = [t['seconds'] for t in res['tasks'] if t['name'].startswith('Small task')]
+                runs.append({'connection': conn, 'pipelining': pipelining, 'wall_s': res['wall_s'], 'tasks': len(small),
+                             'per_task_s': round(sum(small) / len(small), 3), 'hosts': 1 + len(self.lab), 'round': i + 1,
+                             'label': res['label'], 'load_start': res['load_start'], 'load_end': res['load_end']})
+                log(f'conn: {conn} pipelining={pipelining}: {runs[-1]["per_task_s"]} s per task on {runs[-1]["hosts"]} hosts')
+        summary = {f'{c} pipelining={p}': mean([r['per_task_s'] for r in runs if r['connection'] == c and r['pipelining'] == p])
+                   for c, p in settings}
+        self.record('conn', {'runs': runs, 'per_task_s': summary})
+
+    # phase 3b
+    def phase_addone(self) -> None:
+        self.ensure_lab(replica_names(2))
+        existing = list(self.lab)
+        new = f'bn-r{len(existing) + 1}'
+        destroy([new])
+        create([new])
+        before = {r: psql(r, 'SELECT pg_postmaster_start_time()') for r in existing}
+        res = self.ansible.play('addone', self.site, existing + [new], self.tree)
+        after = {r: psql(r, 'SELECT pg_postmaster_start_time()') for r in existing}
+        self.lab = existing + [new]
+        data = {'run': res, 'existing': existing, 'new': new,
+                'changed_existing': {r: res['stats'].get(r, {}).get('changed') for r in existing},
+                'changed_primary': res['stats'].get(PRIMARY, {}).get('changed'),
+                'changed_new': res['stats'].get(new, {}).get('changed'),
+                'restarted_existing': [r for r in existing if before[r] != after[r]]}
+        self.record('addone', data)
+        log(f'addone: {res["wall_s"]} s, changed on existing replicas {data["changed_existing"]}, restarted {data["restarted_existing"]}')
+
+    # phase 4
+    def direct_access(self) -> None:
+        """Bench only: PostgreSQL on the primary also listens on the network (5432) for the replicas."""
+        major = psql(PRIMARY, 'SHOW server_version_num')[:-4]
+        conf = f'/etc/postgresql/{major}/main'
+        if 'bench-direct' in dexec(PRIMARY, 'cat', f'{conf}/pg_hba.conf'):
+            return
+        dexec(PRIMARY, 'sh', '-c', f"echo \"listen_addresses = '*'\" > {conf}/conf.d/99-bench-direct.conf && "
+              f"echo 'hostssl replication replication_user {subnet()} scram-sha-256  # bench-direct' >> {conf}/pg_hba.conf && "
+              f'systemctl restart postgresql@{major}-main')
+        self.wait_streaming()
+
+    def wait_streaming(self, port: Optional[int] = None, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        for r in self.lab:
+            while True:
+                row = psql(r, 'SELECT status, sender_port FROM pg_stat_wal_receiver')
+                if row.startswith('streaming') and (port is None or row.endswith(f'|{port}')):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f'{r} does not stream (port {port}): {row!r}')
+                time.sleep(0.5)
+
+    def caught_up(self, timeout: float = 900) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lag = psql(PRIMARY, 'SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0) FROM pg_stat_replication')
+            if float(lag) == 0:
+                return
+            time.sleep(1)
+        raise RuntimeError('replicas did not catch up')
+
+    def bench_db(self) -> dict[str, Any]:
+        exists = psql(PRIMARY, "SELECT count(*) FROM pg_database WHERE datname = 'bench'")
+        info: dict[str, Any] = {'scale': self.args.scale}
+        if exists == '0' or self.args.scale != getattr(self, '_scale_done', None):
+            log(f'clone: pgbench -i -s {self.args.scale} on the primary')
+            dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'dropdb', '--if-exists', 'bench')
+            dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'createdb', 'bench')
+            t0 = time.monotonic()
+            dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'pgbench', '-i', '-q', '-s', str(self.args.scale), 'bench')
+            info['pgbench_init_s'] = round(time.monotonic() - t0, 1)
+            self._scale_done = self.args.scale
+            self.caught_up()
+            dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'psql', '-Xq', '-c', 'CHECKPOINT')
+        info['cluster_bytes'] = int(psql(PRIMARY, 'SELECT sum(pg_database_size(oid)) FROM pg_database'))
+        info['bench_db_bytes'] = int(psql(PRIMARY, "SELECT pg_database_size('bench')"))
+        return info
+
+    def phase_clone(self) -> None:
+        self.ensure_lab(replica_names(2))
+        self.direct_access()
+        db = self.bench_db()
+        host = self.lab[0]
+        major = psql(PRIMARY, 'SHOW server_version_num')[:-4]
+        # passfile for the plain runs (the module writes its own temporary one)
+        passfile = '/var/lib/postgresql/.bench_pgpass'
+        lines = ''.join(f'{PRIMARY}:{port}:replication:replication_user:{self.password}\n' for port in (7432, 5432))
+        dexec(host, 'runuser', '-u', 'postgres', '--', 'sh', '-c', f'umask 077 && cat > {passfile}', input_text=lines)
+        scratch = '/var/lib/postgresql/bench-clone'
+        runs: list[dict[str, Any]] = []
+        cmd: Optional[list[str]] = None
+
+        def clean() -> None:
+            dexec(host, 'sh', '-c', f'rm -rf {scratch} /var/lib/postgresql/.bench-clone.* && sync')
+
+        def module_run(i: int) -> dict[str, Any]:
+            nonlocal cmd
+            clean()
+            res = self.ansible.play(f'clone-module-{i}', BENCH / 'clone.yml', self.lab, self.tree,
+                                    extra=['-e', f'bench_clone_host={host} bench_clone_dir={scratch} bench_clone_port=7432'])
+            task = [t for t in res['tasks'] if t['name'].startswith('Clone the primary')][0]
+            result = next(p for p in res['_data']['plays'] for t in p['tasks'] if t['task']['name'] == task['name'])
+            got = [t for t in result['tasks'] if t['task']['name'] == task['name']][0]['hosts'][host]
+            cmd = got['cmd']
+            return {'kind': 'module', 'route': 'proxy', 'seconds': task['seconds'], 'playbook_wall_s': res['wall_s'],
+                    'load_start': res['load_start'], 'load_end': res['load_end']}
+
+        def plain_run(route: str) -> dict[str, Any]:
+            assert cmd is not None
+            clean()
+            argv = list(cmd)
+            argv[argv.index('-D') + 1] = scratch
+            argv[argv.index('-p') + 1] = '7432' if route == 'proxy' else '5432'
+            load0 = loadavg()
+            t0 = time.monotonic()
+            dexec(host, 'runuser', '-u', 'postgres', '--', 'env', f'PGPASSFILE={passfile}', *argv)
+            return {'kind': 'plain', 'route': route, 'seconds': round(time.monotonic() - t0, 2), 'load_start': load0, 'load_end': loadavg()}
+
+        for i in range(self.args.clone_rounds):
+            order = ('module', 'proxy', 'direct') if i % 2 == 0 else ('direct', 'proxy', 'module')
+            if cmd is None and order[0] != 'module':
+                order = ('module', 'proxy', 'direct')
+            for kind in order:
+                res = module_run(i + 1) if kind == 'module' else plain_run(kind)
+                res['round'] = i + 1
+                runs.append(res)
+                log(f'clone: {res["kind"]} via {res["route"]}: {res["seconds"]} s')
+        clean()
+        dexec(host, 'rm', '-f', passfile)
+        m = mean([r['seconds'] for r in runs if r['kind'] == 'module'])
+        p = mean([r['seconds'] for r in runs if r['kind'] == 'plain' and r['route'] == 'proxy'])
+        d = mean([r['seconds'] for r in runs if r['kind'] == 'plain' and r['route'] == 'direct'])
+        mb = db['cluster_bytes'] / 1e6
+        self.record('clone', {'db': db, 'runs': runs, 'cmd_shape': [a if not a.startswith('/var/lib') else '<dir>' for a in (cmd or [])],
+                              'module_mean_s': m, 'plain_proxy_mean_s': p, 'plain_direct_mean_s': d,
+                              'module_over_plain': round(m / p, 3), 'proxy_over_direct': round(p / d, 3),
+                              'throughput_mb_s': {'module': round(mb / m, 1), 'plain_proxy': round(mb / p, 1), 'plain_direct': round(mb / d, 1)},
+                              'major': major, 'target_host': host})
+
+    # phase 5
+    def set_route(self, route: str) -> None:
+        port = 7432 if route == 'proxy' else 5432
+        for r in self.lab:
+            if route == 'proxy':
+                psql(r, 'ALTER SYSTEM RESET primary_conninfo')
+            else:
+                current = psql(r, 'SHOW primary_conninfo')
+                direct = re.sub(r'port=\d+', f'port={port}', current)
+                psql(r, "ALTER SYSTEM SET primary_conninfo = '%s'" % direct.replace("'", "''"))
+            psql(r, 'SELECT pg_reload_conf()')
+        self.wait_streaming(port)
+
+    def phase_lag(self) -> None:
+        self.ensure_lab(replica_names(2))
+        self.direct_access()
+        if psql(PRIMARY, "SELECT count(*) FROM pg_database WHERE datname = 'bench'") == '0':
+            self.bench_db()
+        runs = []
+        routes = [route for i in range(self.args.lag_rounds) for route in (('proxy', 'direct') if i % 2 == 0 else ('direct', 'proxy'))]
+        for route in routes:
+            self.set_route(route)
+            self.caught_up()
+            runs.append(self.lag_run(route))
+        self.set_route('proxy')
+        self.record('lag', {'runs': runs, 'rate': self.args.rate, 'seconds': self.args.lag_seconds, 'replicas': self.lab,
+                            'summary': {route: lag_summary([s for r in runs if r['route'] == route for s in r['samples']])
+                                        for route in ('proxy', 'direct')}})
+
+    def lag_run(self, route: str) -> dict[str, Any]:
+        n = self.args.lag_seconds
+        sql = ("SELECT extract(epoch FROM clock_timestamp()), application_name, "
+               "coalesce(extract(epoch FROM replay_lag), 0), pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) "
+               "FROM pg_stat_replication WHERE application_name LIKE 'bn-%'")
+        loop = f'for i in $(seq {n + 2}); do psql -XAtq -F, -c "{sql}"; sleep 1; done'
+        log(f'lag: pgbench -R {self.args.rate} for {n} s via {route}')
+        load0 = loadavg()
+        sampler = subprocess.Popen(['docker', 'exec', PRIMARY, 'runuser', '-u', 'postgres', '--', 'bash', '-c', loop],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        bench = run(['docker', 'exec', PRIMARY, 'runuser', '-u', 'postgres', '--', 'pgbench', '-R', str(self.args.rate),
+                     '-T', str(n), '-c', '4', '-j', '2', '-P', '10', 'bench'])
+        out, dummy = sampler.communicate()
+        samples = []
+        t_first = None
+        for line in out.splitlines():
+            ts, app, lag_s, lag_b = line.split(',')
+            t_first = t_first if t_first is not None else float(ts)
+            samples.append({'t': round(float(ts) - t_first, 2), 'replica': app, 'lag_s': float(lag_s), 'lag_bytes': int(float(lag_b or 0))})
+        tps = re.search(r'tps = ([\d.]+)', bench.stdout)
+        latency = re.search(r'latency average = ([\d.]+) ms', bench.stdout)
+        res = {'route': route, 'samples': samples, 'tps': float(tps.group(1)) if tps else None,
+               'latency_ms': float(latency.group(1)) if latency else None, 'load_start': load0, 'load_end': loadavg()}
+        res['summary'] = lag_summary(samples)
+        log(f'lag via {route}: {res["summary"]}, tps {res["tps"]}')
+        return res
+
+    # phase 3a + 6
+    def phase_scale(self) -> None:
+        runs = []
+        for n in self.args.scale_replicas:
+            res = self.deploy_playbook(f'scale-{n}', replica_names(n), memory=True)
+            res['replicas'] = n
+            runs.append(res)
+        by_n = {r['replicas']: r['wall_s'] for r in runs}
+        data: dict[str, Any] = {'runs': runs, 'wall_s': by_n}
+        if 1 in by_n and max(by_n) > 1:
+            data['ratio_max_over_1'] = round(by_n[max(by_n)] / by_n[1], 3)
+        self.record('scale', data)
+
+    def run(self) -> None:
+        log(f'machine: {self.results["machine"]}')
+        try:
+            for phase in self.args.phases:
+                start, load0 = now(), loadavg()
+                getattr(self, f'phase_{phase}')()
+                self.results['phases'][phase].update({'started': start, 'load_start': load0, 'load_end': loadavg()})
+                self.save()
+        finally:
+            self.results['finished'] = now()
+            self.save()
+            if not self.args.keep:
+                destroy()
+                remove_network()
+        sys.path.insert(0, str(BENCH))
+        import report  # pylint: disable=import-outside-toplevel
+        report.write(Path(self.args.out))
+
+
+def strip_private(obj: Any) -> None:
+    if isinstance(obj, dict):
+        obj.pop('_data', None)
+        for v in obj.values():
+            strip_private(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            strip_private(v)
+
+
+def mean(values: list[float]) -> float:
+    return round(statistics.fmean(values), 2) if values else float('nan')
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float('nan')
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def lag_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    secs = [s['lag_s'] for s in samples]
+    byts = [s['lag_bytes'] for s in samples]
+    return {'samples': len(samples), 'p50_s': round(percentile(secs, 0.5), 4), 'p99_s': round(percentile(secs, 0.99), 4),
+            'max_s': round(max(secs), 4) if secs else None, 'p50_bytes': round(percentile(byts, 0.5)),
+            'p99_bytes': round(percentile(byts, 0.99)), 'max_bytes': max(byts) if byts else None}
+
+
+def profile(runs: list[dict[str, Any]], top: int = 25) -> list[dict[str, Any]]:
+    """Mean seconds per task name over runs, with how often it ran, largest first."""
+    per: dict[tuple[str, str], list[float]] = {}
+    meta: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in runs:
+        sums: dict[tuple[str, str], float] = {}
+        for t in r['tasks']:
+            key = (t['play'], t['name'])
+            sums[key] = sums.get(key, 0.0) + t['seconds']
+            m = meta.setdefault(key, {'occurrences': 0, 'action': t['action'], 'changed': 0})
+            m['occurrences'] += 1
+            m['changed'] += t['changed']
+        for key, s in sums.items():
+            per.setdefault(key, []).append(s)
+    rows = [{'play': k[0], 'task': k[1], 'seconds': mean(v), 'action': meta[k]['action'],
+             'occurrences_per_run': round(meta[k]['occurrences'] / len(runs), 1), 'changed_per_run': round(meta[k]['changed'] / len(runs), 1)}
+            for k, v in per.items()]
+    rows.sort(key=lambda x: -x['seconds'])
+    total_tasks = sum(len(r['tasks']) for r in runs) / max(1, len(runs))
+    return [{'tasks_per_run': total_tasks, 'task_seconds_per_run': mean([sum(t['seconds'] for t in r['tasks']) for r in runs])}] + rows[:top]
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')
+
+
+def machine() -> dict[str, Any]:
+    mem_kb = int(re.search(r'MemTotal:\s+(\d+)', Path('/proc/meminfo').read_text()).group(1))
+    debian = Path('/etc/debian_version').read_text().strip() if Path('/etc/debian_version').exists() else '?'
+    cpu = re.search(r'model name\s*:\s*(.*)', Path('/proc/cpuinfo').read_text())
+    return {'nproc': os.cpu_count(), 'ram_gb': round(mem_kb / 1024 / 1024, 1), 'kernel': platform.release(),
+            'debian': debian, 'cpu': cpu.group(1) if cpu else '?', 'image': IMAGE,
+            'docker': run(['docker', 'version', '-f', '{{.Server.Version}}'], check=False).stdout.strip()}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description='catmaid.replication benchmarks (issue 8)')
+    parser.add_argument('--phases', default=','.join(PHASES), help=f'comma-separated subset of {",".join(PHASES)}')
+    parser.add_argument('--rounds', type=int, default=2, help='rounds of playbook vs by-hand deployment (alternating)')
+    parser.add_argument('--scale', type=int, default=70, help='pgbench scale of the clone database (70: about 1 GB)')
+    parser.add_argument('--clone-rounds', type=int, default=2, help='rounds of module / plain proxy / plain direct clones')
+    parser.add_argument('--rate', type=int, default=200, help='pgbench transactions per second during the lag test')
+    parser.add_argument('--lag-seconds', type=int, default=60, help='duration of each lag run')
+    parser.add_argument('--lag-rounds', type=int, default=1, help='proxy + direct lag runs per round')
+    parser.add_argument('--scale-replicas', default='1,2,4', help='replica counts of the scale-out runs')
+    parser.add_argument('--ref', default='HEAD', help="git ref of the collection to measure (exported to build/bench/trees), "
+                        "or 'worktree' for the checkout as it is")
+    parser.add_argument('--baseline-ref', default='', help='also deploy this ref in the deploy phase, alternately (before/after)')
+    parser.add_argument('--out', default=str(BENCH / 'results'), help='directory of results.json, README.md and plots')
+    parser.add_argument('--keep', action='store_true', help='keep the bn-* containers at the end')
+    parser.add_argument('--quick', action='store_true', help='small sizes to try the scripts: 1 round, scale 5, 15 s lag, 1,2 replicas')
+    parser.add_argument('--report-only', action='store_true', help='only rewrite README.md and plots from results.json')
+    args = parser.parse_args(argv)
+    if args.report_only:
+        sys.path.insert(0, str(BENCH))
+        import report  # pylint: disable=import-outside-toplevel
+        report.write(Path(args.out))
+        return 0
+    if args.quick:
+        args.rounds, args.scale, args.clone_rounds, args.lag_seconds, args.scale_replicas = 1, 5, 1, 15, '1,2'
+    args.phases = [p.strip() for p in args.phases.split(',') if p.strip()]
+    unknown = set(args.phases) - set(PHASES)
+    if unknown:
+        parser.error(f'unknown phase(s): {", ".join(sorted(unknown))}')
+    args.scale_replicas = [int(x) for x in str(args.scale_replicas).split(',')]
+    if run(['docker', 'image', 'inspect', IMAGE], check=False).returncode != 0:
+        parser.error(f'image {IMAGE} missing: run `make images` (scripts/build-images.sh {RELEASE})')
+    Bench(args).run()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,247 @@
+# Report of bench/bench.py: README.md (a table of every figure with its target) and PNG plots,
+# written next to results.json. Rerun alone with: python bench/bench.py --report-only [--out DIR]
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+TARGETS = {
+    'deploy': 'playbook / by hand <= 1.25',
+    'rerun_changed': 'changed = 0',
+    'rerun_time': '<= 15 s for 3 hosts',
+    'scale': '4 replicas <= 1.5 x 1 replica',
+    'addone': 'changed = 0 on existing replicas',
+    'clone_module': 'module / plain <= 1.05',
+    'clone_proxy': 'proxy / direct <= 1.10',
+    'lag': 'p99 < 1 s',
+}
+
+
+def _ok(flag: Optional[bool]) -> str:
+    return 'n/a' if flag is None else ('**met**' if flag else '**missed**')
+
+
+def _load(run: dict[str, Any]) -> str:
+    a, b = run.get('load_start'), run.get('load_end')
+    return f'{a[0]:.1f} → {b[0]:.1f}' if a and b else '?'
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '-'
+    return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
+
+
+def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(figure, value, target, met) for every measured figure."""
+    ph = res.get('phases', {})
+    out: list[tuple[str, str, str, str]] = []
+    d = ph.get('deploy')
+    if d:
+        n = len([r for r in d['runs'] if r['kind'] == 'playbook'])
+        out.append(('1. Deploy primary + 2 replicas, site playbook (mean of %d)' % n, f'{d["playbook_mean_s"]:.1f} s', '', ''))
+        out.append(('1. Deploy primary + 2 replicas, guide by hand (bench/by-hand.sh, mean)', f'{d["hand_mean_s"]:.1f} s', '', ''))
+        out.append(('1. Ratio playbook / by hand', f'{d["ratio"]:.2f}', TARGETS['deploy'], _ok(d['ratio'] <= 1.25)))
+        if 'baseline_mean_s' in d:
+            out.append(('1. Before the waste cuts (baseline commit), mean', f'{d["baseline_mean_s"]:.1f} s', '', ''))
+            out.append(('1. Ratio before the waste cuts / by hand', f'{d["baseline_ratio"]:.2f}', TARGETS['deploy'], _ok(d['baseline_ratio'] <= 1.25)))
+    r = ph.get('rerun')
+    if r:
+        run = r['run']
+        out.append(('2. Second run on the deployed lab: changed', str(run['changed_total']), TARGETS['rerun_changed'], _ok(run['changed_total'] == 0)))
+        out.append((f'2. Second run: wall time ({run.get("hosts", 3)} hosts)', f'{run["wall_s"]:.1f} s', TARGETS['rerun_time'], _ok(run['wall_s'] <= 15)))
+    s = ph.get('scale')
+    if s:
+        for run in s['runs']:
+            out.append((f'3. Deploy with {run["replicas"]} replica(s)', f'{run["wall_s"]:.1f} s', '', ''))
+        if 'ratio_max_over_1' in s:
+            big = max(run['replicas'] for run in s['runs'])
+            out.append((f'3. Ratio {big} replicas / 1 replica', f'{s["ratio_max_over_1"]:.2f}', TARGETS['scale'], _ok(s['ratio_max_over_1'] <= 1.5)))
+    a = ph.get('addone')
+    if a:
+        changed = a['changed_existing']
+        ok = all(v == 0 for v in changed.values()) and not a['restarted_existing']
+        out.append((f'3. Add {a["new"]} to a running set: changed on existing replicas',
+                    ', '.join(f'{k}={v}' for k, v in changed.items()) + (f'; restarted: {a["restarted_existing"]}' if a['restarted_existing'] else '; none restarted'),
+                    TARGETS['addone'], _ok(ok)))
+        out.append(('3. Add one replica: wall time (primary changed %s, new replica changed %s)' % (a['changed_primary'], a['changed_new']),
+                    f'{a["run"]["wall_s"]:.1f} s', '', ''))
+    c = ph.get('clone')
+    if c:
+        gb = c['db']['cluster_bytes'] / 1e9
+        out.append((f'4. Clone of {gb:.2f} GB (pgbench scale {c["db"]["scale"]}): module, via proxy (mean)',
+                    f'{c["module_mean_s"]:.1f} s ({c["throughput_mb_s"]["module"]:.0f} MB/s)', '', ''))
+        out.append(('4. Clone: plain pg_basebackup, same options, via proxy (mean)',
+                    f'{c["plain_proxy_mean_s"]:.1f} s ({c["throughput_mb_s"]["plain_proxy"]:.0f} MB/s)', '', ''))
+        out.append(('4. Clone: plain pg_basebackup, direct to PostgreSQL (mean)',
+                    f'{c["plain_direct_mean_s"]:.1f} s ({c["throughput_mb_s"]["plain_direct"]:.0f} MB/s)', '', ''))
+        out.append(('4. Ratio module / plain', f'{c["module_over_plain"]:.3f}', TARGETS['clone_module'], _ok(c['module_over_plain'] <= 1.05)))
+        out.append(('4. Ratio proxy / direct', f'{c["proxy_over_direct"]:.3f}', TARGETS['clone_proxy'], _ok(c['proxy_over_direct'] <= 1.10)))
+    lag = ph.get('lag')
+    if lag:
+        for route in ('proxy', 'direct'):
+            sm = lag['summary'].get(route)
+            if not sm or not sm['samples']:
+                continue
+            tps = [r['tps'] for r in lag['runs'] if r['route'] == route and r['tps']]
+            out.append((f'5. Replay lag via {route}, pgbench -R {lag["rate"]} for {lag["seconds"]} s '
+                        f'({sm["samples"]} samples, {len(lag["replicas"])} replicas, {sum(tps) / max(1, len(tps)):.0f} tps)',
+                        f'p50 {sm["p50_s"] * 1000:.1f} ms, p99 {sm["p99_s"] * 1000:.1f} ms, max {sm["max_s"] * 1000:.1f} ms; '
+                        f'bytes p50 {sm["p50_bytes"]}, p99 {sm["p99_bytes"]}, max {sm["max_bytes"]}',
+                        TARGETS['lag'], _ok(sm['p99_s'] < 1)))
+    if s:
+        for run in s['runs']:
+            m = run.get('memory') or {}
+            out.append((f'6. Controller memory, deploy with {run["replicas"]} replica(s): peak of the process tree',
+                        f'RSS sum {_num(m.get("tree_peak_rss_mb"))} MB, PSS sum {_num(m.get("tree_peak_pss_mb"))} MB, '
+                        f'largest process {_num(m.get("time_v_max_rss_mb"))} MB, {m.get("tree_peak_processes", "?")} processes', '', ''))
+    return out
+
+
+def plots(res: dict[str, Any], out: Path) -> list[str]:
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    made = []
+    ph = res.get('phases', {})
+    d = ph.get('deploy')
+    if d:
+        fig, ax = plt.subplots(figsize=(9, 3.6))
+        labels, y = [], 0
+        colors = plt.get_cmap('tab10').colors
+        for run in d['runs']:
+            left = 0.0
+            parts = ([(p['name'], p['seconds']) for p in run['plays']] if run['kind'] != 'hand'
+                     else [('by hand: primary', run['primary_s']), ('by hand: replicas', run['replicas_s'])])
+            for i, (name, secs) in enumerate(parts):
+                ax.barh(y, secs, left=left, color=colors[i % 10], edgecolor='white',
+                        label=name if name not in ax.get_legend_handles_labels()[1] else None)
+                left += secs
+            overhead = run['wall_s'] - left
+            if overhead > 0.05:
+                ax.barh(y, overhead, left=left, color='lightgrey', edgecolor='white',
+                        label='start-up, inventory, end' if 'start-up, inventory, end' not in ax.get_legend_handles_labels()[1] else None)
+            labels.append(f'{run["kind"]} #{run["round"]}')
+            y += 1
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlabel('seconds')
+        ax.set_title('Deploy primary + 2 replicas: time per phase')
+        ax.legend(fontsize=7, loc='lower right')
+        fig.tight_layout()
+        fig.savefig(out / 'deploy-phases.png', dpi=110)
+        plt.close(fig)
+        made.append('deploy-phases.png')
+
+        prof = [row for row in d['profile'][1:16]]
+        if prof:
+            fig, ax = plt.subplots(figsize=(9, 5))
+            names = [f'{row["task"][:70]}' for row in reversed(prof)]
+            ax.barh(names, [row['seconds'] for row in reversed(prof)], color='tab:blue')
+            ax.set_xlabel('seconds (wall time of the task over all hosts, mean per run)')
+            ax.set_title('Site playbook: the 15 slowest tasks')
+            ax.tick_params(axis='y', labelsize=7)
+            fig.tight_layout()
+            fig.savefig(out / 'deploy-profile.png', dpi=110)
+            plt.close(fig)
+            made.append('deploy-profile.png')
+
+    s = ph.get('scale')
+    if s:
+        fig, ax = plt.subplots(figsize=(6, 3.4))
+        ns = [run['replicas'] for run in s['runs']]
+        ax.bar([str(n) for n in ns], [run['wall_s'] for run in s['runs']], color='tab:green')
+        if 1 in ns:
+            one = [run['wall_s'] for run in s['runs'] if run['replicas'] == 1][0]
+            ax.axhline(1.5 * one, color='red', linestyle='--', label='target: 1.5 x one replica')
+            ax.legend(fontsize=8)
+        ax.set_xlabel('replicas')
+        ax.set_ylabel('seconds')
+        ax.set_title('Site playbook on fresh containers')
+        fig.tight_layout()
+        fig.savefig(out / 'scale-out.png', dpi=110)
+        plt.close(fig)
+        made.append('scale-out.png')
+
+    c = ph.get('clone')
+    if c:
+        fig, ax = plt.subplots(figsize=(6, 3.4))
+        kinds = [('module', 'proxy'), ('plain', 'proxy'), ('plain', 'direct')]
+        for i, (kind, route) in enumerate(kinds):
+            vals = [r['seconds'] for r in c['runs'] if r['kind'] == kind and r['route'] == route]
+            ax.scatter([i] * len(vals), vals, color='black', zorder=3, s=12)
+            ax.bar(i, sum(vals) / max(1, len(vals)), color=['tab:blue', 'tab:orange', 'tab:grey'][i])
+        ax.set_xticks(range(3), [f'{k} via {r}' for k, r in kinds])
+        ax.set_ylabel('seconds')
+        ax.set_title(f'Clone of {c["db"]["cluster_bytes"] / 1e9:.2f} GB (bars: mean, dots: runs)')
+        fig.tight_layout()
+        fig.savefig(out / 'clone.png', dpi=110)
+        plt.close(fig)
+        made.append('clone.png')
+
+    lag = ph.get('lag')
+    if lag and lag['runs']:
+        fig, axes = plt.subplots(len(lag['runs']), 1, figsize=(9, 2.6 * len(lag['runs'])), sharex=True, squeeze=False)
+        for ax, run in zip(axes[:, 0], lag['runs']):
+            for rep in sorted({x['replica'] for x in run['samples']}):
+                pts = [x for x in run['samples'] if x['replica'] == rep]
+                ax.plot([x['t'] for x in pts], [x['lag_s'] * 1000 for x in pts], label=rep, linewidth=1)
+            ax.set_ylabel('replay lag (ms)')
+            ax.set_title(f'via {run["route"]}: pgbench -R {lag["rate"]} ({_num(run["tps"])} tps)', fontsize=9)
+            ax.legend(fontsize=7, loc='upper right')
+        axes[-1, 0].set_xlabel('seconds')
+        fig.tight_layout()
+        fig.savefig(out / 'lag.png', dpi=110)
+        plt.close(fig)
+        made.append('lag.png')
+    return made
+
+
+def write(out: Path) -> None:
+    res = json.loads((out / 'results.json').read_text())
+    made = plots(res, out)
+    m = res['machine']
+    lines = [
+        '# Benchmarks of catmaid.replication',
+        '',
+        'Written by `bench/bench.py` (`make bench`); raw data in [results.json](results.json). Every ratio',
+        'compares two things measured alternately in the same run on the same machine. Nothing here is a',
+        'test assertion: these figures are published, not enforced.',
+        '',
+        f'- **Machine**: {m["nproc"]} CPUs ({m["cpu"]}), {m["ram_gb"]} GB RAM, kernel {m["kernel"]}, '
+        f'Debian {m["debian"]}, Docker {m["docker"]}; containers from `{m["image"]}`.',
+        f'- **Date**: {res["started"]} to {res.get("finished", "?")}; collection commit `{res.get("commit", "?")}`'
+        + (f', baseline `{res["baseline_commit"]}`' if res.get('baseline_commit') else '') + '.',
+        f'- **Load average** (1 min) at the start → end of each phase: '
+        + ', '.join(f'{name} {_load(p)}' for name, p in res['phases'].items()) + '.',
+        '',
+        '| Figure | Value | Target | Met? |',
+        '|---|---|---|---|',
+    ]
+    lines += [f'| {a} | {b} | {c} | {d} |' for a, b, c, d in rows(res)]
+    lines += ['']
+    for png in made:
+        lines += [f'![{png}]({png})', '']
+    notes = out / 'NOTES.md'
+    if notes.exists():
+        lines += [notes.read_text().rstrip(), '']
+    d = res['phases'].get('deploy')
+    if d:
+        lines += ['## Where the playbook spends its time', '',
+                  f'Mean over the playbook deployments: {d["profile"][0]["tasks_per_run"]:.0f} task entries, '
+                  f'{d["profile"][0]["task_seconds_per_run"]:.1f} s of task time.', '',
+                  '| Play | Task | Module | Seconds | Runs per deploy | Changed |', '|---|---|---|---|---|---|']
+        lines += [f'| {r["play"][:40]} | {r["task"]} | {r["action"]} | {r["seconds"]:.1f} | {r["occurrences_per_run"]} | {r["changed_per_run"]} |'
+                  for r in d['profile'][1:]]
+        lines += ['']
+    lines += ['## Runs', '', '| Phase | Run | Seconds | Load (1 min) start → end |', '|---|---|---|---|']
+    for name, p in res['phases'].items():
+        for run in p.get('runs', []) if isinstance(p.get('runs'), list) else []:
+            label = run.get('label') or f'{run.get("kind")} via {run.get("route")} #{run.get("round", "")}'
+            secs = run.get('wall_s', run.get('seconds'))
+            lines.append(f'| {name} | {label} | {_num(secs)} | {_load(run)} |')
+        if 'run' in p:
+            lines.append(f'| {name} | {p["run"]["label"]} | {_num(p["run"]["wall_s"])} | {_load(p["run"])} |')
+    (out / 'README.md').write_text('\n'.join(lines) + '\n')
