@@ -12,7 +12,10 @@ BIN := $(VENV)/bin
 BUILD := $(CURDIR)/build
 COLL_LINK := $(BUILD)/collections/ansible_collections/catmaid/replication
 SANITY_DIR := $(or $(TMPDIR),/tmp)/catmaid-replication-sanity/ansible_collections/catmaid/replication
-SCENARIOS ?= default catmaid
+SCENARIOS ?= default pg13 pg17 mixed catmaid
+# Releases whose images the scenarios run on: pg13 bullseye, default/catmaid/mixed bookworm
+# (default/catmaid: $CATMAID_LAB_RELEASE when set), pg17/mixed trixie.
+MOLECULE_RELEASES ?= bullseye bookworm trixie
 
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
@@ -82,8 +85,10 @@ functional: collection host-pg
 build-check: collection
 	scripts/build-check.sh
 
-molecule: collection images
-	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
+molecule: collection host-docker
+	scripts/build-images.sh $(sort $(MOLECULE_RELEASES) $(CATMAID_LAB_RELEASE))
+	for s in $(SCENARIOS); do echo "== molecule test -s $$s"; SECONDS=0; molecule test -s $$s || exit 1; \
+	  echo "== $$s passed in $${SECONDS}s"; done
 
 test: lint sanity unit functional build-check molecule
 
