@@ -16,6 +16,8 @@ SCENARIOS ?= default pg13 pg17 mixed catmaid
 # Releases whose images the scenarios run on: pg13 bullseye, default/catmaid/mixed bookworm
 # (default/catmaid: $CATMAID_LAB_RELEASE when set), pg17/mixed trixie.
 MOLECULE_RELEASES ?= bullseye bookworm trixie
+# Scenarios run side by side, this many at once (each has its own containers and network).
+MOLECULE_JOBS ?= 2
 
 export ANSIBLE_COLLECTIONS_PATH := $(BUILD)/collections
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
@@ -87,8 +89,7 @@ build-check: collection
 
 molecule: collection host-docker
 	scripts/build-images.sh $(sort $(MOLECULE_RELEASES) $(CATMAID_LAB_RELEASE))
-	for s in $(SCENARIOS); do echo "== molecule test -s $$s"; SECONDS=0; molecule test -s $$s || exit 1; \
-	  echo "== $$s passed in $${SECONDS}s"; done
+	JOBS=$(MOLECULE_JOBS) scripts/run-scenarios.sh $(SCENARIOS)
 
 test: lint sanity unit functional build-check molecule
 
