@@ -60,7 +60,7 @@ def render(report_dir: Path) -> tuple[str, bool]:
                              f'{evidence} |')
             parts.append('')
     parts += ['## Proven elsewhere', '', '| case | how | where |', '|---|---|---|']
-    parts += [f'| {cell(t)} | {cell(h)} | `{w}` |' for _, t, h, w in ELSEWHERE]
+    parts += [f'| {cell(t)} | {cell(h)} | `{w}` |' for _group, t, h, w in ELSEWHERE]
     parts.append('')
     head = ['## Runs', '', '| suite | command | finished (UTC) | lab release | passed | duration |',
             '|---|---|---|---|---|---|'] + summary + ['']
