@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, as_postgres, create_standby
+from conftest import REPO, create_standby
 
 SCRIPT = REPO / 'roles' / 'wal_archive' / 'files' / 'wal-archive'
 SEG1 = '000000010000000000000001'
