@@ -64,7 +64,8 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         changed = a['changed_existing']
         ok = all(v == 0 for v in changed.values()) and not a['restarted_existing']
         out.append((f'3. Add {a["new"]} to a running set: changed on existing replicas',
-                    ', '.join(f'{k}={v}' for k, v in changed.items()) + (f'; restarted: {a["restarted_existing"]}' if a['restarted_existing'] else '; none restarted'),
+                    ', '.join(f'{k}={v}' for k, v in changed.items())
+                    + (f'; restarted: {a["restarted_existing"]}' if a['restarted_existing'] else '; none restarted'),
                     TARGETS['addone'], _ok(ok)))
         out.append(('3. Add one replica: wall time (primary changed %s, new replica changed %s)' % (a['changed_primary'], a['changed_new']),
                     f'{a["run"]["wall_s"]:.1f} s', '', ''))
@@ -135,7 +136,7 @@ def plots(res: dict[str, Any], out: Path) -> list[str]:
         plt.close(fig)
         made.append('deploy-phases.png')
 
-        prof = [row for row in d['profile'][1:16]]
+        prof = list(d['profile'][1:16])
         if prof:
             fig, ax = plt.subplots(figsize=(9, 5))
             names = [f'{row["task"][:70]}' for row in reversed(prof)]
@@ -214,7 +215,7 @@ def write(out: Path) -> None:
         f'Debian {m["debian"]}, Docker {m["docker"]}; containers from `{m["image"]}`.',
         f'- **Date**: {res["started"]} to {res.get("finished", "?")}; collection commit `{res.get("commit", "?")}`'
         + (f', baseline `{res["baseline_commit"]}`' if res.get('baseline_commit') else '') + '.',
-        f'- **Load average** (1 min) at the start → end of each phase: '
+        '- **Load average** (1 min) at the start → end of each phase: '
         + ', '.join(f'{name} {_load(p)}' for name, p in res['phases'].items()) + '.',
         '',
         '| Figure | Value | Target | Met? |',
