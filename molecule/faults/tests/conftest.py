@@ -181,6 +181,7 @@ def ansible_playbook(playbook: Path, *args: str, extra_vars: dict | None = None,
             ev.write_text(json.dumps(extra_vars))
             argv += ['-e', f'@{ev}']
         full_env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_CALLBACK_RESULT_FORMAT='yaml',
+                        ANSIBLE_DISPLAY_FAILED_STDERR='0',   # Molecule's environment sends failures to stderr
                         ANSIBLE_COLLECTIONS_PATH=str(REPO / 'build' / 'collections'), ANSIBLE_ROLES_PATH=str(REPO / 'roles'),
                         **(env or {}))
         res = run(argv + [str(playbook), *args], check=False, timeout=timeout, env=full_env)
