@@ -144,10 +144,14 @@ class Ansible:
     def env(self, forks: int, tree: Path) -> dict[str, str]:
         env = dict(os.environ)
         env.pop('ANSIBLE_CALLBACKS_ENABLED', None)
+        # Ansible's own default (no pipelining) unless BENCH_PIPELINING says otherwise: what a user gets
+        # without an ansible.cfg (site.yml turns pipelining on in its plays).
+        env.pop('ANSIBLE_PIPELINING', None)
+        if os.environ.get('BENCH_PIPELINING'):
+            env['ANSIBLE_PIPELINING'] = os.environ['BENCH_PIPELINING']
         env.update({
             'ANSIBLE_COLLECTIONS_PATH': str(collections_path(tree)),
             'ANSIBLE_ROLES_PATH': str(tree / 'roles'),
-            'ANSIBLE_PIPELINING': os.environ.get('BENCH_PIPELINING', 'true'),
             'ANSIBLE_FORKS': str(max(5, forks)),
             'ANSIBLE_TIMEOUT': '60',
             'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json',
@@ -314,7 +318,10 @@ class Bench:
         self.args = args
         WORK.mkdir(parents=True, exist_ok=True)
         WORK.chmod(0o700)
-        self.password = secrets.token_urlsafe(24)
+        pw_file = WORK / 'password'
+        # A lab kept from an earlier run (--keep) still has that run's password; otherwise a new one.
+        reuse = pw_file.exists() and PRIMARY in bench_containers()
+        self.password = pw_file.read_text() if reuse else secrets.token_urlsafe(24)
         self.ansible = Ansible(self.password)
         self.tree, self.sha = export_tree(args.ref)
         self.site = self.tree / 'playbooks' / 'site.yml'
@@ -364,8 +371,17 @@ class Bench:
         return res
 
     def ensure_lab(self, replicas: list[str]) -> None:
-        if self.lab and set(replicas) <= set(self.lab) | set(bench_containers()):
+        if self.lab:
             return
+        existing = bench_containers()
+        if PRIMARY in existing and set(replicas) <= set(existing):   # kept from an earlier run (--keep)
+            apps = psql(PRIMARY, "SELECT string_agg(application_name, ' ') FROM pg_stat_replication WHERE state = 'streaming'",
+                        ) if run(['docker', 'exec', PRIMARY, 'true'], check=False).returncode == 0 else ''
+            streaming = sorted(a for a in apps.split() if a.startswith('bn-'))
+            if set(replicas) <= set(streaming):
+                self.lab = streaming
+                log(f'reusing the running lab: {PRIMARY} + {", ".join(streaming)}')
+                return
         self.deploy_playbook('lab', replicas)
 
     def record(self, phase: str, data: dict[str, Any]) -> None:
@@ -462,7 +478,7 @@ class Bench:
         if 'bench-direct' in dexec(PRIMARY, 'cat', f'{conf}/pg_hba.conf'):
             return
         dexec(PRIMARY, 'sh', '-c', f"echo \"listen_addresses = '*'\" > {conf}/conf.d/99-bench-direct.conf && "
-              f"echo 'hostssl replication replication_user {subnet()} scram-sha-256  # bench-direct' >> {conf}/pg_hba.conf && "
+              f"printf '\\nhostssl replication replication_user {subnet()} scram-sha-256  # bench-direct\\n' >> {conf}/pg_hba.conf && "
               f'systemctl restart postgresql@{major}-main')
         self.wait_streaming()
 
@@ -572,7 +588,11 @@ class Bench:
                 psql(r, 'ALTER SYSTEM RESET primary_conninfo')
             else:
                 current = psql(r, 'SHOW primary_conninfo')
-                direct = re.sub(r'port=\d+', f'port={port}', current)
+                passfile = '/var/lib/postgresql/.bench-direct.pgpass'   # the role's passfile names port 7432 only
+                dexec(r, 'runuser', '-u', 'postgres', '--', 'sh', '-c', f'umask 077 && cat > {passfile}',
+                      input_text=f'{PRIMARY}:{port}:replication:replication_user:{self.password}\n')
+                direct = re.sub(r"port='?\d+'?", f'port={port}', current)
+                direct = re.sub(r"passfile='?[^' ]+'?", f'passfile={passfile}', direct)
                 psql(r, "ALTER SYSTEM SET primary_conninfo = '%s'" % direct.replace("'", "''"))
             psql(r, 'SELECT pg_reload_conf()')
         self.wait_streaming(port)
