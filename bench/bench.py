@@ -326,6 +326,9 @@ class Bench:
         self.tree, self.sha = export_tree(args.ref)
         self.site = self.tree / 'playbooks' / 'site.yml'
         self.base_tree, self.base_sha = export_tree(args.baseline_ref) if args.baseline_ref else (None, None)
+        self.base_extra = shlex.split(args.baseline_extra)
+        if self.base_extra and not self.base_tree:     # the same commit, with other variables
+            self.base_tree, self.base_sha = self.tree, self.sha
         self.lab: list[str] = []            # replicas of the lab deployed by the playbook, if any
         self.results: dict[str, Any] = {'machine': machine(), 'started': now(), 'args': vars(args), 'phases': {},
                                         'commit': self.sha, 'baseline_commit': self.base_sha}
@@ -336,12 +339,13 @@ class Bench:
         create([PRIMARY, *replicas])
         self.lab = []
 
-    def deploy_playbook(self, label: str, replicas: list[str], memory: bool = False, tree: Optional[Path] = None) -> dict[str, Any]:
+    def deploy_playbook(self, label: str, replicas: list[str], memory: bool = False, baseline: bool = False) -> dict[str, Any]:
         self.fresh(replicas)
         log(f'{label}: site playbook, primary + {len(replicas)} replica(s)')
-        tree = tree or self.tree
-        res = self.ansible.play(label, tree / 'playbooks' / 'site.yml', replicas, tree, memory=memory)
-        self.lab = replicas if tree == self.tree else []
+        tree = self.base_tree if baseline and self.base_tree else self.tree
+        res = self.ansible.play(label, tree / 'playbooks' / 'site.yml', replicas, tree, memory=memory,
+                                extra=self.base_extra if baseline else None)
+        self.lab = [] if baseline else replicas
         log(f'{label}: {res["wall_s"]} s, changed {res["changed_total"]}')
         return res
 
@@ -407,7 +411,7 @@ class Bench:
                 if kind == 'hand':
                     res = self.deploy_by_hand(label, replicas)
                 else:
-                    res = self.deploy_playbook(label, replicas, tree=self.base_tree if kind == 'baseline' else self.tree)
+                    res = self.deploy_playbook(label, replicas, baseline=kind == 'baseline')
                 res['kind'] = kind
                 res['round'] = i + 1
                 runs.append(res)
@@ -418,6 +422,7 @@ class Bench:
         base = [r['wall_s'] for r in runs if r['kind'] == 'baseline']
         if base:
             data.update({'baseline_mean_s': mean(base), 'baseline_ratio': round(mean(base) / mean(hand), 3),
+                         'baseline_extra': self.args.baseline_extra,
                          'baseline_profile': profile([r for r in runs if r['kind'] == 'baseline'])})
         self.record('deploy', data)
         log(f'deploy: playbook {mean(pb)} s, by hand {mean(hand)} s, ratio {mean(pb) / mean(hand):.2f}')
@@ -751,6 +756,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument('--ref', default='HEAD', help="git ref of the collection to measure (exported to build/bench/trees), "
                         "or 'worktree' for the checkout as it is")
     parser.add_argument('--baseline-ref', default='', help='also deploy this ref in the deploy phase, alternately (before/after)')
+    parser.add_argument('--baseline-extra', default='', help='ansible-playbook arguments of the baseline deployments, e.g. '
+                        '"-e catmaid_replication_pipelining=false" (the same commit when --baseline-ref is not given)')
     parser.add_argument('--out', default=str(BENCH / 'results'), help='directory of results.json, README.md and plots')
     parser.add_argument('--keep', action='store_true', help='keep the bn-* containers at the end')
     parser.add_argument('--quick', action='store_true', help='small sizes to try the scripts: 1 round, scale 5, 15 s lag, 1,2 replicas')
