@@ -442,7 +442,7 @@ class Bench:
         self.ensure_lab(replica_names(2))
         settings = [('docker', 'true'), ('docker', 'false'), ('docker_api', 'true')]
         runs = []
-        for i in range(self.args.rounds):
+        for i in range(self.args.conn_rounds):
             for conn, pipelining in (settings if i % 2 == 0 else list(reversed(settings))):
                 res = self.ansible.play(f'conn-{conn}-pipelining-{pipelining}', BENCH / 'tasks.yml', self.lab, self.tree,
                                         extra=['-e', f'ansible_connection=community.docker.{conn}'],
@@ -747,6 +747,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description='catmaid.replication benchmarks (issue 8)')
     parser.add_argument('--phases', default=','.join(PHASES), help=f'comma-separated subset of {",".join(PHASES)}')
     parser.add_argument('--rounds', type=int, default=2, help='rounds of playbook vs by-hand deployment (alternating)')
+    parser.add_argument('--conn-rounds', type=int, default=1, help='rounds of the per-task connection cost runs')
     parser.add_argument('--scale', type=int, default=70, help='pgbench scale of the clone database (70: about 1 GB)')
     parser.add_argument('--clone-rounds', type=int, default=2, help='rounds of module / plain proxy / plain direct clones')
     parser.add_argument('--rate', type=int, default=200, help='pgbench transactions per second during the lag test')
