@@ -46,7 +46,8 @@ def test_vvv_reclone_never_shows_the_password(lab):
         leaked = [i for i, form in enumerate(_forms(password())) if form in out]
         assert not leaked, f'password form(s) #{leaked} in the -vvv output'
         counts = recap(res.stdout)
-        assert counts[node]['changed'] > 0 and 'AnsiballZ_pg_basebackup.py' in out, 'no clone ran'
+        clone = out.split('Clone the primary through the proxy over SSL]', 1)[-1].split('TASK [', 1)[0]
+        assert counts[node]['changed'] > 0 and f'changed: [{node}]' in clone, f'no clone ran on {node}'
         c.note(f'-vvv output: {len(out.splitlines())} lines, {len(out)} bytes; {node} re-cloned (changed={counts[node]["changed"]}); '
                f'none of {len(_forms(password()))} forms of the password in it')
         for n, s in samples.items():
