@@ -332,6 +332,12 @@ class Bench:
         self.lab: list[str] = []            # replicas of the lab deployed by the playbook, if any
         self.results: dict[str, Any] = {'machine': machine(), 'started': now(), 'args': vars(args), 'phases': {},
                                         'commit': self.sha, 'baseline_commit': self.base_sha}
+        earlier = Path(args.out) / 'results.json'
+        if args.merge and earlier.exists():   # continue an earlier run: keep its phases (and its start)
+            old = json.loads(earlier.read_text())
+            self.results['phases'] = old.get('phases', {})
+            self.results['started'] = old.get('started', self.results['started'])
+            self.results['runs_of_bench'] = old.get('runs_of_bench', [old.get('args')]) + [vars(args)]
 
     # helpers
     def fresh(self, replicas: list[str]) -> None:
@@ -515,7 +521,7 @@ class Bench:
             dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'dropdb', '--if-exists', 'bench')
             dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'createdb', 'bench')
             t0 = time.monotonic()
-            dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'pgbench', '-i', '-q', '-s', str(self.args.scale), 'bench')
+            dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'pgbench', '-i', '-q', '-I', 'dtGp', '-s', str(self.args.scale), 'bench')
             info['pgbench_init_s'] = round(time.monotonic() - t0, 1)
             self._scale_done = self.args.scale
             self.caught_up()
@@ -664,7 +670,7 @@ class Bench:
             for phase in self.args.phases:
                 start, load0 = now(), loadavg()
                 getattr(self, f'phase_{phase}')()
-                self.results['phases'][phase].update({'started': start, 'load_start': load0, 'load_end': loadavg()})
+                self.results['phases'][phase].update({'started': start, 'load_start': load0, 'load_end': loadavg(), 'commit': self.sha})
                 self.save()
         finally:
             self.results['finished'] = now()
@@ -760,6 +766,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument('--baseline-extra', default='', help='ansible-playbook arguments of the baseline deployments, e.g. '
                         '"-e catmaid_replication_pipelining=false" (the same commit when --baseline-ref is not given)')
     parser.add_argument('--out', default=str(BENCH / 'results'), help='directory of results.json, README.md and plots')
+    parser.add_argument('--merge', action='store_true', help='add to the phases already in <out>/results.json (same lab, kept with --keep)')
     parser.add_argument('--keep', action='store_true', help='keep the bn-* containers at the end')
     parser.add_argument('--quick', action='store_true', help='small sizes to try the scripts: 1 round, scale 5, 15 s lag, 1,2 replicas')
     parser.add_argument('--report-only', action='store_true', help='only rewrite README.md and plots from results.json')
