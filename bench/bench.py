@@ -44,7 +44,7 @@ def log(msg: str) -> None:
 
 
 def loadavg() -> list[float]:
-    return [float(x) for x in Path('/proc/loadavg').read_text().split()[:3]]
+    return [float(x) for x in Path('/proc/loadavg').read_text(encoding='utf-8').split()[:3]]
 
 
 def run(argv: list[str], check: bool = True, input_text: Optional[str] = None, timeout: Optional[float] = None) -> subprocess.CompletedProcess:
@@ -127,10 +127,10 @@ class Ansible:
         pw_file = WORK / 'password'
         pw_file.touch(mode=0o600)
         pw_file.chmod(0o600)
-        pw_file.write_text(password)
+        pw_file.write_text(password, encoding='utf-8')
         (self.inv_dir / 'group_vars' / 'all.yml').write_text(
             '---\n# Written by bench/bench.py: the random password of this benchmark run (0600 file).\n'
-            f'catmaid_replication_password: "{{{{ lookup(\'ansible.builtin.file\', \'{pw_file}\') }}}}"\n')
+            f'catmaid_replication_password: "{{{{ lookup(\'ansible.builtin.file\', \'{pw_file}\') }}}}"\n', encoding='utf-8')
         self.logs = WORK / 'logs'
         self.logs.mkdir(parents=True, exist_ok=True)
         self.count = 0
@@ -138,7 +138,7 @@ class Ansible:
     def inventory(self, replicas: list[str]) -> Path:
         path = self.inv_dir / 'hosts.ini'
         path.write_text(f'[primary]\n{PRIMARY}\n\n[replicas]\n' + ''.join(f'{r}\n' for r in replicas) +
-                        '\n[all:vars]\nansible_connection=community.docker.docker\nansible_python_interpreter=/usr/bin/python3\n')
+                        '\n[all:vars]\nansible_connection=community.docker.docker\nansible_python_interpreter=/usr/bin/python3\n', encoding='utf-8')
         return path
 
     def env(self, forks: int, tree: Path) -> dict[str, str]:
@@ -165,15 +165,16 @@ class Ansible:
              memory: bool = False, env: Optional[dict[str, str]] = None) -> dict[str, Any]:
         inv = self.inventory(replicas)
         self.count += 1
-        out_file = self.logs / f'{self.count:02d}-{label}.json'
+        out_file = self.logs / f'{time.strftime("%Y%m%dT%H%M%S")}-{self.count:02d}-{label}.json'
         argv = ['ansible-playbook', '-i', str(inv), str(playbook), *(extra or [])]
-        time_file = self.logs / f'{self.count:02d}-{label}.time'
+        time_file = out_file.with_suffix('.time')
         if memory:
             argv = ['/usr/bin/time', '-v', '-o', str(time_file), *argv]
         load0 = loadavg()
         start = time.monotonic()
         with open(out_file, 'w', encoding='utf-8') as out, open(out_file.with_suffix('.err'), 'w', encoding='utf-8') as err:
-            proc = subprocess.Popen(argv, stdout=out, stderr=err, env={**self.env(len(replicas) + 1, tree), **(env or {})}, cwd=ROOT)
+            proc = subprocess.Popen(argv, stdout=out, stderr=err,  # pylint: disable=consider-using-with
+                                    env={**self.env(len(replicas) + 1, tree), **(env or {})}, cwd=ROOT)
             sampler = TreeSampler(proc.pid) if memory else None
             if sampler:
                 sampler.start()
@@ -181,7 +182,7 @@ class Ansible:
             if sampler:
                 sampler.stop()
         wall = time.monotonic() - start
-        text = out_file.read_text()
+        text = out_file.read_text(encoding='utf-8')
         try:
             data = json.loads(text[text.index('{'):])
         except ValueError:
@@ -196,7 +197,7 @@ class Ansible:
         result['changed_total'] = sum(s.get('changed', 0) for s in result['stats'].values())
         if sampler:
             result['memory'] = sampler.result()
-            m = re.search(r'Maximum resident set size \(kbytes\): (\d+)', time_file.read_text())
+            m = re.search(r'Maximum resident set size \(kbytes\): (\d+)', time_file.read_text(encoding='utf-8'))
             result['memory']['time_v_max_rss_mb'] = round(int(m.group(1)) / 1024, 1) if m else None
         result['_data'] = data
         return result
@@ -274,7 +275,7 @@ class TreeSampler:
             if not entry.isdigit():
                 continue
             try:
-                stat = Path(f'/proc/{entry}/stat').read_text()
+                stat = Path(f'/proc/{entry}/stat').read_text(encoding='utf-8')
             except OSError:
                 continue
             ppid = int(stat.rsplit(')', 1)[1].split()[1])
@@ -289,7 +290,7 @@ class TreeSampler:
     @staticmethod
     def _kb(path: str, key: str) -> int:
         try:
-            for line in Path(path).read_text().splitlines():
+            for line in Path(path).read_text(encoding='utf-8').splitlines():
                 if line.startswith(key):
                     return int(line.split()[1])
         except OSError:
@@ -321,7 +322,7 @@ class Bench:
         pw_file = WORK / 'password'
         # A lab kept from an earlier run (--keep) still has that run's password; otherwise a new one.
         reuse = pw_file.exists() and PRIMARY in bench_containers()
-        self.password = pw_file.read_text() if reuse else secrets.token_urlsafe(24)
+        self.password = pw_file.read_text(encoding='utf-8') if reuse else secrets.token_urlsafe(24)
         self.ansible = Ansible(self.password)
         self.tree, self.sha = export_tree(args.ref)
         self.site = self.tree / 'playbooks' / 'site.yml'
@@ -330,11 +331,12 @@ class Bench:
         if self.base_extra and not self.base_tree:     # the same commit, with other variables
             self.base_tree, self.base_sha = self.tree, self.sha
         self.lab: list[str] = []            # replicas of the lab deployed by the playbook, if any
+        self._scale_done: Optional[int] = None
         self.results: dict[str, Any] = {'machine': machine(), 'started': now(), 'args': vars(args), 'phases': {},
                                         'commit': self.sha, 'baseline_commit': self.base_sha}
         earlier = Path(args.out) / 'results.json'
         if args.merge and earlier.exists():   # continue an earlier run: keep its phases (and its start)
-            old = json.loads(earlier.read_text())
+            old = json.loads(earlier.read_text(encoding='utf-8'))
             self.results['phases'] = old.get('phases', {})
             self.results['started'] = old.get('started', self.results['started'])
             self.results['runs_of_bench'] = old.get('runs_of_bench', [old.get('args')]) + [vars(args)]
@@ -357,7 +359,7 @@ class Bench:
 
     def deploy_by_hand(self, label: str, replicas: list[str]) -> dict[str, Any]:
         self.fresh(replicas)
-        script = (BENCH / 'by-hand.sh').read_text()
+        script = (BENCH / 'by-hand.sh').read_text(encoding='utf-8')
         for host in [PRIMARY, *replicas]:   # the operator has the password at hand: before the clock
             dexec(host, 'sh', '-c', 'umask 077 && cat > /root/.bench_password', input_text=self.password)
         addresses = [address(r) for r in replicas]
@@ -366,7 +368,7 @@ class Bench:
         t0 = time.monotonic()
         dexec(PRIMARY, 'bash', '-s', '--', 'primary', *addresses, input_text=script)
         t1 = time.monotonic()
-        procs = [subprocess.Popen(['docker', 'exec', '-i', r, 'bash', '-s', '--', 'replica', PRIMARY, r],
+        procs = [subprocess.Popen(['docker', 'exec', '-i', r, 'bash', '-s', '--', 'replica', PRIMARY, r],  # pylint: disable=consider-using-with
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for r in replicas]
         outs = [p.communicate(script) for p in procs]
@@ -403,7 +405,7 @@ class Bench:
         out.mkdir(parents=True, exist_ok=True)
         clean = json.loads(json.dumps(self.results, default=str))
         strip_private(clean)
-        (out / 'results.json').write_text(json.dumps(clean, indent=1, sort_keys=True) + '\n')
+        (out / 'results.json').write_text(json.dumps(clean, indent=1, sort_keys=True) + '\n', encoding='utf-8')
 
     # phase 1
     def phase_deploy(self) -> None:
@@ -516,7 +518,7 @@ class Bench:
     def bench_db(self) -> dict[str, Any]:
         exists = psql(PRIMARY, "SELECT count(*) FROM pg_database WHERE datname = 'bench'")
         info: dict[str, Any] = {'scale': self.args.scale}
-        if exists == '0' or self.args.scale != getattr(self, '_scale_done', None):
+        if exists == '0' or self.args.scale != self._scale_done:
             log(f'clone: pgbench -i -s {self.args.scale} on the primary')
             dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'dropdb', '--if-exists', 'bench')
             dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'createdb', 'bench')
@@ -632,7 +634,8 @@ class Bench:
         loop = f'for i in $(seq {n + 2}); do psql -XAtq -F, -c "{sql}"; sleep 1; done'
         log(f'lag: pgbench -R {self.args.rate} for {n} s via {route}')
         load0 = loadavg()
-        sampler = subprocess.Popen(['docker', 'exec', PRIMARY, 'runuser', '-u', 'postgres', '--', 'bash', '-c', loop],
+        sampler = subprocess.Popen(['docker', 'exec', PRIMARY,  # pylint: disable=consider-using-with
+                                    'runuser', '-u', 'postgres', '--', 'bash', '-c', loop],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         bench = run(['docker', 'exec', PRIMARY, 'runuser', '-u', 'postgres', '--', 'pgbench', '-R', str(self.args.rate),
                      '-T', str(n), '-c', '4', '-j', '2', '-P', '10', 'bench'])
@@ -741,9 +744,9 @@ def now() -> str:
 
 
 def machine() -> dict[str, Any]:
-    mem_kb = int(re.search(r'MemTotal:\s+(\d+)', Path('/proc/meminfo').read_text()).group(1))
-    debian = Path('/etc/debian_version').read_text().strip() if Path('/etc/debian_version').exists() else '?'
-    cpu = re.search(r'model name\s*:\s*(.*)', Path('/proc/cpuinfo').read_text())
+    mem_kb = int(re.search(r'MemTotal:\s+(\d+)', Path('/proc/meminfo').read_text(encoding='utf-8')).group(1))
+    debian = Path('/etc/debian_version').read_text(encoding='utf-8').strip() if Path('/etc/debian_version').exists() else '?'
+    cpu = re.search(r'model name\s*:\s*(.*)', Path('/proc/cpuinfo').read_text(encoding='utf-8'))
     return {'nproc': os.cpu_count(), 'ram_gb': round(mem_kb / 1024 / 1024, 1), 'kernel': platform.release(),
             'debian': debian, 'cpu': cpu.group(1) if cpu else '?', 'image': IMAGE,
             'docker': run(['docker', 'version', '-f', '{{.Server.Version}}'], check=False).stdout.strip()}
