@@ -5,6 +5,8 @@
 # after the other even on two cores. Prints each scenario's result and time, the log of every
 # failed one, and exits non-zero when any failed.
 #   scripts/run-scenarios.sh default pg13 ...      JOBS=1 for one at a time
+#   MOLECULE_DESTROY=never keeps each scenario's containers afterwards (to look into a failure;
+#   `molecule destroy -s NAME` removes them).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 jobs=${JOBS:-2}
@@ -15,7 +17,7 @@ mkdir -p "$logs"
 run_one() {
   local s=$1 start rc
   start=$(date +%s)
-  molecule test -s "$s" >"build/logs/molecule-$s.log" 2>&1
+  molecule test -s "$s" --destroy "${MOLECULE_DESTROY:-always}" >"build/logs/molecule-$s.log" 2>&1
   rc=$?
   echo "$s $rc $(( $(date +%s) - start ))" >"build/logs/molecule-$s.result"
   if [ $rc -eq 0 ]; then
@@ -45,8 +47,12 @@ for s in "$@"; do
 done
 if [ ${#failed[@]} -gt 0 ]; then
   for s in "${failed[@]}"; do
-    echo "================ log of the failed scenario $s (last 150 lines) ================"
-    tail -n 150 "$logs/molecule-$s.log"
+    echo "================ failed tasks of scenario $s ================"
+    # The task that failed is usually far above the log's end (destroy runs after it), and
+    # retried waits push it out of any tail; print every fatal result with its context.
+    grep -v -e '^FAILED - RETRYING' "$logs/molecule-$s.log" | grep -B 3 -A 25 -e '^fatal:' -e '^failed:' -e 'FAILED!' | head -n 300
+    echo "================ log of the failed scenario $s (last 60 lines) ================"
+    tail -n 60 "$logs/molecule-$s.log"
   done
   echo "Molecule: ${#failed[@]} of $# scenario(s) failed: ${failed[*]} (full logs in $logs/)"
   exit 1
