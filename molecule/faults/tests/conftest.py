@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Helpers of the `faults` scenario's verifier: the deployed lab, driven through docker.
 
-Molecule's testinfra verifier runs these tests after converge and idempotence. They act on the
+Molecule's testinfra verifier runs these tests after converge. They act on the
 containers with `docker exec` / `docker network` (the faults), run playbooks/site.yml with
 ansible-playbook against Molecule's inventory (the bad input), and read PostgreSQL's own views.
 Every case writes known rows on the primary first and compares count and checksum

@@ -92,7 +92,7 @@ def test_replica_host_with_a_live_user_database(lab):
 
 def test_awkward_password_works(lab):
     with REPORT.case(G, "a password with ' \" \\ : and spaces (the lab's own, deployed for real)",
-                     'converge and idempotence ran with it; each replica streams with it from its passfile, and a '
+                     'site.yml deployed the lab with it; each replica streams with it from its passfile, and a '
                      'replication login with it through the proxy answers IDENTIFY_SYSTEM') as c:
         pw = password()
         assert all(ch in pw for ch in ('\'', '"', '\\', ':', ' ')), 'the lab password lost its awkward characters'
