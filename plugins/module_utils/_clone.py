@@ -213,15 +213,6 @@ def sysid_from_pg_control(raw: bytes) -> Optional[str]:
     return str(int.from_bytes(raw[:8], sys.byteorder))
 
 
-def parse_postmaster_pid(text: Optional[str]) -> Optional[int]:
-    """The postmaster's pid from the first line of postmaster.pid, or None."""
-    if not text:
-        return None
-    lines = text.splitlines()
-    first = lines[0].strip() if lines else ''
-    return int(first) if first.isdigit() and int(first) > 0 else None
-
-
 def connect_error_message(detail: str, host: str, port: int, user: str) -> str:
     """A message that says what to fix, from a libpq connection error (never has secrets)."""
     detail = ' '.join(detail.split())

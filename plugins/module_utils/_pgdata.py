@@ -85,3 +85,35 @@ def read_text(path: str) -> Optional[str]:
             return handle.read()
     except FileNotFoundError:
         return None
+
+
+def parse_postmaster_pid(text: Optional[str]) -> Optional[int]:
+    """The postmaster's pid from the first line of postmaster.pid, or None."""
+    if not text:
+        return None
+    lines = text.splitlines()
+    first = lines[0].strip() if lines else ''
+    return int(first) if first.isdigit() and int(first) > 0 else None
+
+
+def postmaster_running(data_dir: str) -> bool:
+    """Whether a server runs on ``data_dir``: the pid in its postmaster.pid is alive and a postgres.
+
+    A stale postmaster.pid (left by a crash) whose pid now belongs to another program does not
+    count. OSError other than a missing file (e.g. no permission) is raised to the caller.
+    """
+    pid = parse_postmaster_pid(read_text(os.path.join(data_dir, 'postmaster.pid')))
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass   # alive, owned by another user
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as handle:
+            cmdline = handle.read()
+    except OSError:
+        return True
+    return b'postgres' in cmdline or b'postmaster' in cmdline

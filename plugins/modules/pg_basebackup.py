@@ -277,7 +277,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.catmaid.replication.plugins.module_utils import _clone
 from ansible_collections.catmaid.replication.plugins.module_utils._pg import ensure_psycopg2, psycopg2
 from ansible_collections.catmaid.replication.plugins.module_utils._pgdata import (
-    find_bin_dir, read_pg_version, read_text)
+    find_bin_dir, postmaster_running, read_pg_version)
 
 C_LOCALE = dict(LANG='C', LC_ALL='C', LC_MESSAGES='C')
 
@@ -327,24 +327,6 @@ class Cloner:
         st = os.stat(self.parent)
         return st.st_uid, st.st_gid
 
-    def server_running(self) -> bool:
-        pid = _clone.parse_postmaster_pid(read_text(os.path.join(self.data_dir, 'postmaster.pid')))
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        try:
-            with open(f'/proc/{pid}/cmdline', 'rb') as handle:
-                cmdline = handle.read()
-        except OSError:
-            return True
-        # A stale postmaster.pid whose pid was reused by an unrelated program.
-        return b'postgres' in cmdline or b'postmaster' in cmdline
-
     def local_sysid(self, major: Optional[int]) -> Optional[str]:
         bin_dir = find_bin_dir(major, self.p['pg_bin_dir'])
         controldata = os.path.join(bin_dir, 'pg_controldata') if bin_dir else ''
@@ -368,7 +350,7 @@ class Cloner:
         major = read_pg_version(self.data_dir) if 'PG_VERSION' in entries else None
         facts = _clone.Facts(
             exists=True, empty=not entries, has_pg_version='PG_VERSION' in entries,
-            running=self.server_running(),
+            running=postmaster_running(self.data_dir),
             local_sysid=self.local_sysid(major) if 'PG_VERSION' in entries else None,
             primary_sysid=primary_sysid,
             standby_configured='standby.signal' in entries or 'recovery.conf' in entries,

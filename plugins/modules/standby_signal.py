@@ -283,7 +283,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.catmaid.replication.plugins.module_utils._pg import (
     connect, connection_argument_spec, fetch_one, server_info)
 from ansible_collections.catmaid.replication.plugins.module_utils._pgdata import (
-    find_bin_dir, read_pg_version, read_text, user_ids, write_file_atomic)
+    find_bin_dir, postmaster_running, read_pg_version, read_text, user_ids, write_file_atomic)
 from ansible_collections.catmaid.replication.plugins.module_utils._standby import (
     MIN_MAJOR, RECOVERY_CONF, STANDBY_KEYS, StandbyOptions, apply_mode, changed_keys,
     parse_conf, pgpass_content, promoted_settings_content, redact_for_diff, standby_config,
@@ -318,24 +318,6 @@ def argument_spec() -> dict[str, dict[str, Any]]:
     )
     spec.update(connection_argument_spec())
     return spec
-
-
-def postmaster_running(data_dir: str) -> bool:
-    """Whether the postmaster named in postmaster.pid is alive."""
-    text = read_text(os.path.join(data_dir, 'postmaster.pid'))
-    if not text:
-        return False
-    try:
-        pid = int(text.splitlines()[0].strip())
-    except (ValueError, IndexError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Plan:

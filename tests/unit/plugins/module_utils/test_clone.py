@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ansible_collections.catmaid.replication.plugins.module_utils import _clone
+from ansible_collections.catmaid.replication.plugins.module_utils import _clone, _pgdata
 from ansible_collections.catmaid.replication.plugins.module_utils._clone import Facts
 
 PRIMARY = '7301000000000000001'
@@ -211,7 +211,7 @@ def test_controldata_and_pg_control_sysid():
     ('', None), (None, None), ('abc\n', None), ('0\n', None), ('  77  \n', 77),
 ])
 def test_parse_postmaster_pid(text, pid):
-    assert _clone.parse_postmaster_pid(text) == pid
+    assert _pgdata.parse_postmaster_pid(text) == pid
 
 
 @pytest.mark.parametrize('detail, words', [
