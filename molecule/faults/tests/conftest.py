@@ -36,7 +36,7 @@ SCENARIO = Path(__file__).resolve().parents[1]
 PASSWORD_FILE = REPO / 'build' / 'lab' / 'faults_password'
 LOGS = REPO / 'build' / 'reports' / 'faults-logs'
 
-REPORT = Report('faults', scenario='faults', command='make molecule SCENARIOS=faults  (molecule test -s faults)',
+REPORT = Report('faults', scenario='faults', command='molecule test -s faults (a step of make test)',
                 release=os.environ.get('CATMAID_LAB_RELEASE', 'bookworm'))
 
 
