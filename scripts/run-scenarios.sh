@@ -6,7 +6,8 @@
 # failed one, and exits non-zero when any failed.
 #   scripts/run-scenarios.sh default pg13 ...      JOBS=1 for one at a time
 #   MOLECULE_DESTROY=never keeps each scenario's containers afterwards (to look into a failure;
-#   `molecule destroy -s NAME` removes them).
+#   `molecule destroy -s NAME` removes them). More than ~20 kept systemd containers exhaust the host's
+#   inotify instances (fs.inotify.max_user_instances, 128) and new ones exit at start.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 jobs=${JOBS:-2}
