@@ -559,6 +559,7 @@ class Bench:
             got = [t for t in result['tasks'] if t['task']['name'] == task['name']][0]['hosts'][host]
             cmd = got['cmd']
             return {'kind': 'module', 'route': 'proxy', 'seconds': task['seconds'], 'playbook_wall_s': res['wall_s'],
+                    'basebackup_s': got.get('duration_s'),
                     'load_start': res['load_start'], 'load_end': res['load_end']}
 
         def plain_run(route: str) -> dict[str, Any]:
@@ -589,6 +590,8 @@ class Bench:
         mb = db['cluster_bytes'] / 1e6
         self.record('clone', {'db': db, 'runs': runs, 'cmd_shape': [a if not a.startswith('/var/lib') else '<dir>' for a in (cmd or [])],
                               'module_mean_s': m, 'plain_proxy_mean_s': p, 'plain_direct_mean_s': d,
+                              'module_basebackup_mean_s': mean([r['basebackup_s'] for r in runs
+                                                                if r['kind'] == 'module' and r.get('basebackup_s') is not None] or [0]),
                               'module_over_plain': round(m / p, 3), 'proxy_over_direct': round(p / d, 3),
                               'throughput_mb_s': {'module': round(mb / m, 1), 'plain_proxy': round(mb / p, 1), 'plain_direct': round(mb / d, 1)},
                               'major': major, 'target_host': host})

@@ -1,0 +1,90 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter catmaid.replication.pg_host_probe: what PostgreSQL a host has and would get.
+
+The roles read a host's PostgreSQL state with one command (the primary role's probe script,
+``__primary_probe_script``) instead of one task per question. Its output has one entry per line,
+each starting with its kind:
+
+    cluster <pg_lsclusters --no-header line>
+    binary /usr/lib/postgresql/<major>/bin/postgres
+    packages <dpkg-query --showformat='${Package} ${db:Status-Abbrev}|' output>
+    candidate <the Depends line of apt's postgresql package>
+
+This filter turns it into the facts the roles decide on.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.catmaid.replication.plugins.filter.missing_packages import missing_packages
+
+_BINARY = re.compile(r'^/usr/lib/postgresql/([0-9]+)/bin/postgres$')
+_CANDIDATE = re.compile(r'\bpostgresql-([0-9]+)\b')
+
+
+def _cluster(line):
+    fields = line.split()
+    if len(fields) < 6 or not fields[0].isdigit() or not fields[2].isdigit():
+        return None
+    return {'major': int(fields[0]), 'name': fields[1], 'port': int(fields[2]), 'status': fields[3],
+            'owner': fields[4], 'data_dir': fields[5], 'log': fields[6] if len(fields) > 6 else '',
+            'running': fields[3].startswith('online'), 'recovery': 'recovery' in fields[3]}
+
+
+def pg_host_probe(output, cluster_name='main', version='', packages=None):
+    """Parse the probe's output; choose the major and the cluster the roles manage.
+
+    The major is, in this order: ``version`` when given; the highest major of an existing
+    cluster named ``cluster_name``; the highest installed server major; the major apt's
+    ``postgresql`` package would install. ``why`` names which rule chose it (``version``,
+    ``cluster``, ``installed``, ``candidate``; empty when none could).
+    """
+    clusters, majors, candidate, dpkg = [], set(), None, None
+    for raw in str(output or '').splitlines():
+        kind, _sep, rest = raw.strip().partition(' ')
+        if kind == 'cluster':
+            found = _cluster(rest)
+            if found:
+                clusters.append(found)
+        elif kind == 'binary':
+            match = _BINARY.match(rest.strip())
+            if match:
+                majors.add(int(match.group(1)))
+        elif kind == 'packages':
+            dpkg = (dpkg or '') + rest
+        elif kind == 'candidate' and candidate is None:
+            match = _CANDIDATE.search(rest)
+            if match:
+                candidate = int(match.group(1))
+    named = [c for c in clusters if c['name'] == cluster_name]
+    version = str(version if version is not None else '').strip()
+    if version:
+        major, why = version, 'version'
+    elif named:
+        major, why = str(max(c['major'] for c in named)), 'cluster'
+    elif majors:
+        major, why = str(max(majors)), 'installed'
+    elif candidate is not None:
+        major, why = str(candidate), 'candidate'
+    else:
+        major, why = '', ''
+    chosen = [c for c in named if str(c['major']) == major]
+    return {
+        'clusters': clusters,
+        'majors': sorted(majors),
+        'missing': missing_packages(dpkg, list(packages or [])),
+        'candidate': '' if candidate is None else str(candidate),
+        'major': major,
+        'why': why,
+        'cluster': chosen[0] if chosen else {},
+        'standbys': [str(c['major']) for c in named if c['recovery']],
+    }
+
+
+class FilterModule:
+    """catmaid.replication filters."""
+
+    def filters(self):
+        return {'pg_host_probe': pg_host_probe}

@@ -1,0 +1,70 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+from ansible_collections.catmaid.replication.plugins.filter.pg_host_probe import FilterModule, pg_host_probe
+
+PKGS = ['postgresql', 'postgresql-common', 'nginx']
+FRESH = "packages \ncandidate postgresql-15\n"
+INSTALLED = (
+    "cluster 15  main    5432 online postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n"
+    "binary /usr/lib/postgresql/15/bin/postgres\n"
+    "packages postgresql ii |postgresql-common ii |\n"
+    "candidate postgresql-15\n"
+)
+
+
+def test_fresh_host_takes_apt_candidate_and_misses_every_package():
+    got = pg_host_probe(FRESH, 'main', '', PKGS)
+    assert got['major'] == '15' and got['why'] == 'candidate'
+    assert got['missing'] == PKGS
+    assert got['cluster'] == {} and got['clusters'] == [] and got['majors'] == []
+
+
+def test_installed_host_finds_its_running_cluster():
+    got = pg_host_probe(INSTALLED, 'main', '', PKGS)
+    assert got['major'] == '15' and got['why'] == 'cluster'
+    assert got['missing'] == ['nginx']
+    assert got['majors'] == [15]
+    c = got['cluster']
+    assert (c['major'], c['port'], c['data_dir'], c['running'], c['recovery']) == (15, 5432, '/var/lib/postgresql/15/main', True, False)
+    assert c['log'] == '/var/log/postgresql/postgresql-15-main.log'
+
+
+def test_highest_existing_cluster_of_the_name_wins_over_newer_binaries_and_candidate():
+    out = ("cluster 13 main 5433 down postgres /var/lib/postgresql/13/main\n"
+           "cluster 15 other 5432 online postgres /var/lib/postgresql/15/other\n"
+           "binary /usr/lib/postgresql/13/bin/postgres\nbinary /usr/lib/postgresql/15/bin/postgres\n"
+           "candidate postgresql-17\n")
+    got = pg_host_probe(out, 'main', '', [])
+    assert got['major'] == '13' and got['why'] == 'cluster'
+    assert got['cluster']['status'] == 'down' and got['cluster']['running'] is False and got['cluster']['log'] == ''
+    assert got['majors'] == [13, 15]
+
+
+def test_installed_binaries_without_cluster_win_over_candidate():
+    got = pg_host_probe("binary /usr/lib/postgresql/16/bin/postgres\ncandidate postgresql-15\n", 'main', '', [])
+    assert (got['major'], got['why'], got['cluster']) == ('16', 'installed', {})
+
+
+def test_version_asked_for_wins_and_picks_that_cluster_only():
+    got = pg_host_probe(INSTALLED, 'main', 17, [])
+    assert (got['major'], got['why'], got['cluster']) == ('17', 'version', {})
+    assert pg_host_probe(INSTALLED, 'main', '15', [])['cluster']['major'] == 15
+
+
+def test_standby_clusters_of_the_name_are_reported():
+    out = "cluster 15 main 5432 online,recovery postgres /var/lib/postgresql/15/main /var/log/x.log\n"
+    got = pg_host_probe(out, 'main', '', [])
+    assert got['standbys'] == ['15'] and got['cluster']['recovery'] is True and got['cluster']['running'] is True
+    assert pg_host_probe(out, 'other', '', [])['standbys'] == []
+
+
+def test_nothing_known_chooses_nothing():
+    for out in ('', None, 'garbage line\ncluster short line\nbinary /usr/bin/postgres\n'):
+        got = pg_host_probe(out, 'main', '', ['acl'])
+        assert (got['major'], got['why'], got['missing'], got['clusters']) == ('', '', ['acl'], [])
+
+
+def test_registered_under_its_name():
+    assert FilterModule().filters()['pg_host_probe'] is pg_host_probe
