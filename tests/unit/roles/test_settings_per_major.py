@@ -65,11 +65,17 @@ def _role_vars(role: str) -> dict[str, Any]:
 
 
 def _site_play(role: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(play vars, role vars) of the site play that applies ``catmaid.replication.<role>``."""
+    """(play vars, role vars) of the site play that applies ``catmaid.replication.<role>``.
+
+    Play vars include its ``vars_files`` (relative to playbooks/), which win over ``vars`` as in Ansible."""
     for play in _load(REPO / 'playbooks' / 'site.yml'):
         for entry in play.get('roles', []):
             if entry.get('role') == f'catmaid.replication.{role}':
-                return _trusted(play.get('vars', {})), _trusted(entry.get('vars', {}))
+                play_vars = dict(play.get('vars', {}))
+                files = play.get('vars_files', [])
+                for name in [files] if isinstance(files, str) else files:
+                    play_vars.update(_load(REPO / 'playbooks' / name))
+                return _trusted(play_vars), _trusted(entry.get('vars', {}))
     raise AssertionError(f'site.yml has no play with the role {role}')
 
 
