@@ -9,8 +9,9 @@ The verifier is what PostgreSQL stores in ``pg_authid.rolpassword``::
 Computing it on the managed host lets a module send only the verifier to the server, so the
 plain-text password never reaches the server or its log. The password is normalised the way
 PostgreSQL's ``pg_saslprep()`` (src/common/saslprep.c) and libpq do it: pure ASCII is used as
-is; otherwise SASLprep (RFC 4013) maps, NFKC-normalises and checks the password, and when the
-password is not valid UTF-8 or SASLprep prohibits it, the raw bytes are used instead.
+is; otherwise SASLprep (RFC 4013) maps and NFKC-normalises the password and checks the mapped
+(not yet normalised) characters, and when the password is not valid UTF-8 or SASLprep
+prohibits it, the raw bytes are used instead.
 
 Only the Python standard library is used. This file is private to the collection: its names
 may change without notice.
@@ -97,14 +98,16 @@ def saslprep(password: Password) -> Optional[bytes]:
         return None             # PostgreSQL refuses an empty result
     # 2) Normalise with NFKC.
     prepared = unicodedata.normalize('NFKC', ''.join(mapped))
-    # 3) Prohibit.
-    if any(_prohibited(char) for char in prepared):
+    # 3) Prohibit and 4) bidirectional characters (RFC 3454 section 6). PostgreSQL checks the
+    # mapped characters before normalisation, not the normalised result: a character unassigned
+    # in Unicode 3.2 (U+213B) or prohibited (U+0341) that NFKC would turn into an allowed one
+    # still makes SASLprep fail, and then the raw bytes are hashed.
+    if any(_prohibited(char) for char in mapped):
         return None
-    # 4) Bidirectional characters (RFC 3454 section 6).
-    if any(stringprep.in_table_d1(char) for char in prepared):
-        if any(stringprep.in_table_d2(char) for char in prepared):
+    if any(stringprep.in_table_d1(char) for char in mapped):
+        if any(stringprep.in_table_d2(char) for char in mapped):
             return None
-        if not (stringprep.in_table_d1(prepared[0]) and stringprep.in_table_d1(prepared[-1])):
+        if not (stringprep.in_table_d1(mapped[0]) and stringprep.in_table_d1(mapped[-1])):
             return None
     return prepared.encode('utf-8')
 

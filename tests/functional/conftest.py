@@ -18,16 +18,25 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from casereport import Report
+
 REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO / 'build' / 'collections'
+# Tests compare with the collection's own pure helpers (for example _scram against libpq).
+if str(COLLECTIONS) not in sys.path:
+    sys.path.append(str(COLLECTIONS))
 PG_USER = 'postgres'
 MANAGED_PYTHON = os.environ.get('CATMAID_TEST_PYTHON', '/usr/bin/python3')
+# Fault, bad-input and security cases of the module tests (issue 14): build/reports/modules.json.
+MODULES_REPORT = Report('modules', command='pytest -q tests/functional/test_pg_basebackup.py '
+                        'test_standby_signal.py test_pg_replication_info.py test_pg_replication_role.py')
 _ports = itertools.count(int(os.environ.get('CATMAID_TEST_BASE_PORT', '25432')))
 
 
@@ -322,3 +331,9 @@ class ModuleRunner:
 def run_module(workdir):
     """Run a catmaid.replication module for real: run_module('catmaid.replication.x', {...})."""
     return ModuleRunner(workdir)
+
+
+@pytest.fixture(scope='session')
+def report() -> Report:
+    """The shared case report of the module tests: ``with report.case(group, title, checked):``."""
+    return MODULES_REPORT

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 from typing import Any
 
 import psycopg2
@@ -332,3 +333,99 @@ def test_standby_refuses_changes_but_accepts_no_change(clusters, run_module):
     # The standby still streams with the role the module made on the primary.
     primary.psql('CREATE TABLE after_standby (id int)')
     standby.wait_for("SELECT count(*) FROM pg_class WHERE relname = 'after_standby'", '1')
+
+
+# -- issue 14 item 6: SASLprep exactly as PostgreSQL's src/common/saslprep.c --------------------
+ISSUE_PASSWORDS = ['pass\u213b', 'A\U0001f130b-\u00e9', 'x\u00e9\u0341', '\ufb1d']
+GROUP_SCRAM = 'security: replication password (tests/functional/test_pg_replication_role.py)'
+# Where SASLprep decides: spaces and mapped-to-nothing, combining marks, compatibility forms,
+# right-to-left letters, characters unassigned in Unicode 3.2 that NFKC maps to assigned ones.
+_POOLS = [(0x20, 0x7e), (0xa0, 0x17f), (0x300, 0x36f), (0x5b0, 0x5ff), (0x600, 0x6ff),
+          (0x1e00, 0x1eff), (0x2000, 0x206f), (0x2100, 0x218f), (0x2460, 0x24ff), (0x3000, 0x30ff),
+          (0xfb00, 0xfb4f), (0xfe00, 0xfe0f), (0xfe70, 0xfeff), (0xff00, 0xffef),
+          (0x1d400, 0x1d7ff), (0x1f100, 0x1f1ff), (0x1f600, 0x1f64f), (0xe0000, 0xe007f)]
+
+
+def superuser_connection(cluster: Cluster):
+    """A superuser connection over the socket for the OS user running the tests (peer auth)."""
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    if not cluster.psql(f'SELECT 1 FROM pg_roles WHERE rolname = {lit(me)}'):
+        cluster.psql(f'CREATE ROLE "{me}" SUPERUSER LOGIN')
+    conn = psycopg2.connect(host=str(cluster.sock_dir), port=cluster.port, user=me, dbname='postgres')
+    conn.autocommit = True
+    return conn
+
+
+def random_passwords(count: int, seed: int = 14) -> list[str]:
+    import random
+    rng = random.Random(seed)
+    out = list(ISSUE_PASSWORDS)
+    while len(out) < count:
+        chars = []
+        for _ in range(rng.randint(1, 8)):
+            if rng.random() < 0.15:
+                code = rng.randint(0x80, 0x10ffff)
+            else:
+                low, high = rng.choice(_POOLS)
+                code = rng.randint(low, high)
+            if 0xd800 <= code <= 0xdfff or code == 0:
+                continue
+            chars.append(chr(code))
+        if chars:
+            out.append(''.join(chars))
+    return out
+
+
+def test_saslprep_equals_libpq_for_random_unicode_passwords(primary, report):
+    """libpq's verifier verifies with the module's code and the module computes libpq's bytes."""
+    from ansible_collections.catmaid.replication.plugins.module_utils import _scram
+
+    passwords = random_passwords(3000)
+    conn = superuser_connection(primary)
+    with report.case(GROUP_SCRAM, 'SASLprep equals libpq for 3000 random Unicode passwords (issue 14 item 6)',
+                     'for each password (the issue\'s U+213B, U+1F130, U+0341, U+FB1D examples and random ones '
+                     'from the ranges SASLprep treats specially) the verifier libpq makes '
+                     '(PQencryptPasswordConn) verifies with the module\'s code, and the module rebuilds '
+                     'exactly libpq\'s verifier from its salt. On the parent commit the module normalised '
+                     'before checking and disagreed with libpq, so the replicas could not log in') as case:
+        mismatched = []
+        try:
+            for password in passwords:
+                made = psycopg2.extensions.encrypt_password(password, 'u', conn, 'scram-sha-256')
+                secret = _scram.parse_verifier(made)
+                ours = _scram.build_verifier(password, salt=secret.salt, iterations=secret.iterations)
+                if not _scram.verify(password, made) or ours != made:
+                    mismatched.append(password)
+        finally:
+            conn.close()
+        case.note(f'{len(passwords)} passwords, {len(mismatched)} differ from libpq')
+        assert mismatched == [], f'{len(mismatched)} passwords differ, e.g. {[ascii(p) for p in mismatched[:5]]}'
+
+
+def test_issue_passwords_log_in_and_server_verifier_kept(primary, run_module, report):
+    with report.case(GROUP_SCRAM, 'a replica logs in with a password SASLprep prohibits (issue 14 item 6)',
+                     "for 'pass\\u213b', 'A\\U0001f130b-\\u00e9', 'x\\u00e9\\u0341', '\\ufb1d': the verifier the "
+                     'module stores lets a physical replication connection log in over SSL, and a verifier '
+                     'the server made for the same password is kept (changed=false). On the parent commit '
+                     'the module stored a verifier no replica could log in with ("password authentication '
+                     'failed") and replaced the server\'s working one') as case:
+        for number, password in enumerate(ISSUE_PASSWORDS):
+            name = f'sasl{number}'
+            result = run_ok(run_module, dict(name=name, password=password, **primary.connection_args()))
+            assert result['changed'] is True
+            assert_no_secret(result, password)
+            replication_login(primary, name, password)
+            server_made = f'sasl_server{number}'
+            conn = superuser_connection(primary)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SET password_encryption = 'scram-sha-256'")
+                    cur.execute(f'CREATE ROLE {server_made} WITH REPLICATION LOGIN PASSWORD %s', (password,))
+            finally:
+                conn.close()
+            before = stored(primary, server_made)
+            again = run_ok(run_module, dict(name=server_made, password=password, **primary.connection_args()))
+            assert again['changed'] is False, f'{ascii(password)}: the server-made verifier was replaced'
+            assert stored(primary, server_made) == before
+            replication_login(primary, server_made, password)
+            case.note(f'{ascii(password)}: module verifier logs in; server verifier kept')

@@ -204,3 +204,12 @@ def test_password_bytes_handles_surrogate_escapes():
 def test_compute_secret_rejects_bad_parameters(salt, iterations):
     with pytest.raises(ValueError):
         _scram.compute_secret('pw', salt, iterations)
+
+
+@pytest.mark.parametrize('password', ['pass\u213b', 'A\U0001f130b-\u00e9', 'x\u00e9\u0341', '\ufb1d'])
+def test_saslprep_checks_before_normalising_as_postgresql(password):
+    # Issue 14: PostgreSQL checks the mapped characters (U+213B and U+1F130 are unassigned in
+    # Unicode 3.2, U+0341 is prohibited, U+FB1D is R but NFKC gives a combining mark), so
+    # SASLprep fails and the raw UTF-8 bytes are hashed.
+    assert _scram.saslprep(password) is None
+    assert _scram.prepare_password(password) == password.encode('utf-8')
