@@ -206,10 +206,15 @@ def test_compute_secret_rejects_bad_parameters(salt, iterations):
         _scram.compute_secret('pw', salt, iterations)
 
 
-@pytest.mark.parametrize('password', ['pass\u213b', 'A\U0001f130b-\u00e9', 'x\u00e9\u0341', '\ufb1d'])
-def test_saslprep_checks_before_normalising_as_postgresql(password):
-    # Issue 14: PostgreSQL checks the mapped characters (U+213B and U+1F130 are unassigned in
-    # Unicode 3.2, U+0341 is prohibited, U+FB1D is R but NFKC gives a combining mark), so
-    # SASLprep fails and the raw UTF-8 bytes are hashed.
-    assert _scram.saslprep(password) is None
-    assert _scram.prepare_password(password) == password.encode('utf-8')
+@pytest.mark.parametrize('password, prepared', [
+    ('pass\u213b', None),              # U+213B is unassigned in Unicode 3.2 (NFKC: "FAX")
+    ('A\U0001f130b-\u00e9', None),     # U+1F130 likewise
+    ('x\u00e9\u0341', None),           # U+0341 is prohibited (C.8), NFKC makes it U+0301
+    ('\ufb1d', '\u05d9\u05b4'),        # R before NFKC; the normalised form ends in a mark
+])
+def test_saslprep_checks_before_normalising_as_postgresql(password, prepared):
+    # Issue 14: PostgreSQL checks the mapped characters, not the NFKC result; where SASLprep
+    # fails the raw UTF-8 bytes are hashed.
+    expected = prepared.encode('utf-8') if prepared is not None else None
+    assert _scram.saslprep(password) == expected
+    assert _scram.prepare_password(password) == (expected or password.encode('utf-8'))
