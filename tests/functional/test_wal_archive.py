@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +24,18 @@ SCRIPT = REPO / 'roles' / 'wal_archive' / 'files' / 'wal-archive'
 SEG1 = '000000010000000000000001'
 SEG2 = '000000010000000000000002'
 SEG3 = '000000010000000000000003'
+# The file the archive set-up (roles/wal_archive/tasks/archive_host.yml) writes into the archive
+# directory: without it a local or mounted archive is taken for one that is not mounted.
+MARKER = '.catmaid-wal-archive'
+NOT_MOUNTED = 3          # wal-archive's exit code for "this is not the archive" (PostgreSQL: non-fatal)
+GROUP_ARCHIVE = 'archive: WAL archive helper (tests/functional/test_wal_archive.py)'
+
+
+def mark(root: Path) -> Path:
+    """Write the archive's marker file, as the archive set-up does."""
+    marker = root / MARKER
+    marker.write_text('catmaid.replication WAL archive\n')
+    return marker
 
 
 def run(*argv: str, stdin: bytes = b'', env: dict[str, str] | None = None,
@@ -44,6 +57,7 @@ def archive(tmp_path: Path) -> Path:
     root = tmp_path / 'archive'
     for replica in ('replica1', 'replica2'):
         (root / replica).mkdir(parents=True)
+    mark(root)
     return root
 
 
@@ -85,6 +99,7 @@ def test_push_never_overwrites_a_different_file_of_the_same_name(tmp_path, archi
 def test_push_without_any_replica_directory_fails(tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
+    mark(empty)
     res = run('-d', str(empty), '-c', 'x', 'push', str(segment(tmp_path, SEG1, b'x')), SEG1)
     assert res.returncode == 1
     assert b'no replica directory' in res.stderr
@@ -190,6 +205,7 @@ def test_postgresql_archives_restores_and_cleans_up_through_the_helper(clusters,
     archive = clusters.workdir / 'archive'
     for replica in ('standby', 'other'):
         (archive / replica).mkdir(parents=True)
+    mark(archive)
     shutil.chown(archive, 'postgres', 'postgres')
     for d in archive.iterdir():
         shutil.chown(d, 'postgres', 'postgres')
@@ -236,3 +252,107 @@ def test_postgresql_archives_restores_and_cleans_up_through_the_helper(clusters,
     assert all(name[8:] >= restart[8:] for name in own), (own, restart)
     assert other[0][8:] < own[0][8:] and set(own) <= set(other)
     assert list((archive / '.incoming').iterdir()) == []
+
+
+def test_a_killed_push_leaves_no_temporary_file_for_ever(archive, report):
+    """Issue 18 item 9: SIGKILL (or an sshd that never notices the client is gone) skips the
+    script's trap, so its temporary file stays in .incoming; a later push removes it once it is
+    old, and only files of the script's own temporary-name pattern."""
+    with report.case(GROUP_ARCHIVE, 'a push killed part way leaves no temporary file behind for ever (issue 18 item 9)',
+                     'a served push of a 1 MiB segment is killed with SIGKILL after half of it arrived; its temporary '
+                     'file in .incoming, once older than an hour, is removed by the next push, while other files in '
+                     '.incoming (other names, a recent temporary file of a push still running) stay') as c:
+        incoming = archive / '.incoming'
+        data = os.urandom(1 << 20)
+        env = dict(os.environ, SSH_ORIGINAL_COMMAND=f'push {SEG1} {hashlib.sha256(data).hexdigest()}')
+        proc = subprocess.Popen(['sh', str(SCRIPT), '-d', str(archive), 'serve', 'primary', 'push'],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+        assert proc.stdin is not None
+        proc.stdin.write(data[:len(data) // 2])
+        proc.stdin.flush()
+        deadline = time.monotonic() + 20
+        while not any(p.stat().st_size >= len(data) // 2 for p in incoming.glob(f'{SEG1}.*')):
+            assert time.monotonic() < deadline, 'the push never wrote half the segment'
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        left = sorted(incoming.iterdir())
+        assert [p.name[:25] for p in left] == [SEG1 + '.'], left
+        stale = left[0]
+        c.note(f'after SIGKILL: .incoming holds {stale.name} ({stale.stat().st_size} bytes)')
+        two_hours_ago = time.time() - 7200
+        os.utime(stale, (two_hours_ago, two_hours_ago))
+        others = [incoming / 'README', incoming / f'{SEG2}.x', incoming / f'{SEG3}.abc-ef']
+        for other in others:
+            other.write_bytes(b'not ours')
+            os.utime(other, (two_hours_ago, two_hours_ago))
+        running = incoming / f'{SEG3}.Ab12Cd'          # a push still receiving: recent
+        running.write_bytes(b'half')
+        res = run('-d', str(archive), '-c', 'replica1', 'push',
+                  str(segment(archive.parent, SEG2, b'next')), SEG2)
+        assert res.returncode == 0, res.stderr
+        assert not stale.exists(), f'{stale.name} is still in .incoming after the next push'
+        assert all(p.exists() for p in others + [running])
+        assert (archive / 'replica1' / SEG2).read_bytes() == b'next'
+        c.note(f'the next push removed it (two hours old); kept: {", ".join(p.name for p in others + [running])}')
+
+
+def test_an_unmounted_shared_archive_fails_loudly_not_like_a_missing_file(tmp_path, report):
+    """Issue 18 item 9: a shared archive directory that is not mounted (an empty mount point, or
+    one with directories left on the root file system) has no marker: fetch, push and cleanup say
+    so on stderr and exit 3, which PostgreSQL takes as a non-fatal restore failure."""
+    with report.case(GROUP_ARCHIVE, 'an unmounted shared archive directory fails loudly (issue 18 item 9)',
+                     f'-d DIR without DIR/{MARKER} (the archive set-up writes it): fetch, push and cleanup exit '
+                     f'{NOT_MOUNTED} naming the marker, write nothing; with the marker a missing file is still a '
+                     'silent exit 1') as c:
+        mount_point = tmp_path / 'mnt' / 'wal-archive'
+        (mount_point / 'replica1').mkdir(parents=True)
+        target = tmp_path / 'RECOVERYXLOG'
+        res = run('-d', str(mount_point), '-c', 'replica1', 'fetch', SEG1, str(target))
+        c.note(f'fetch: exit {res.returncode}, stderr {res.stderr.decode().strip()!r}')
+        assert res.returncode == NOT_MOUNTED
+        assert f'{mount_point}/{MARKER}'.encode() in res.stderr and b'not mounted' in res.stderr
+        assert not target.exists() and list(tmp_path.iterdir()) == [tmp_path / 'mnt']
+        src = segment(tmp_path / 'mnt', SEG1, b'x')
+        res = run('-d', str(mount_point), '-c', 'primary', 'push', str(src), SEG1)
+        assert res.returncode == NOT_MOUNTED and b'not mounted' in res.stderr
+        assert not (mount_point / 'replica1' / SEG1).exists() and not (mount_point / '.incoming').exists()
+        res = run('-d', str(mount_point), '-c', 'replica1', 'cleanup', SEG1)
+        assert res.returncode == NOT_MOUNTED and b'not mounted' in res.stderr
+        c.note(f'push and cleanup: exit {NOT_MOUNTED}, nothing written')
+        mark(mount_point)
+        res = run('-d', str(mount_point), '-c', 'replica1', 'fetch', SEG1, str(target))
+        assert res.returncode == 1 and res.stderr == b''
+        c.note('with the marker: a file not archived is exit 1, silent, as PostgreSQL expects')
+
+
+def test_a_standby_whose_archive_is_not_mounted_streams_and_logs_why(clusters, primary, report):
+    """The exit code for an unmounted archive must not stop recovery (PostgreSQL aborts on exit
+    codes above 125): a streaming standby keeps replaying, and its log names the cause."""
+    with report.case(GROUP_ARCHIVE, 'a standby whose shared archive is not mounted keeps streaming and logs why '
+                     '(issue 18 item 9)',
+                     'PostgreSQL 15 standby with restore_command = wal-archive fetch on a directory without the '
+                     'marker: starts, streams, replays a new row; its log has the wal-archive message') as c:
+        mount_point = clusters.workdir / 'mnt' / 'wal-archive'
+        (mount_point / 'standby').mkdir(parents=True)
+        for d in (mount_point.parent, mount_point, mount_point / 'standby'):
+            shutil.chown(d, 'postgres', 'postgres')
+        script = clusters.workdir / 'wal-archive'
+        shutil.copy(SCRIPT, script)
+        script.chmod(0o755)
+        standby = create_standby(clusters, primary, 'standby', start=False)
+        standby.write_conf(restore_command=f'{script} -d {mount_point} -c standby fetch %f %p')
+        standby.start()
+        primary.psql('CREATE TABLE t (id int); INSERT INTO t VALUES (42)')
+        standby.wait_for('SELECT id FROM t', '42')
+        standby.wait_for('SELECT status FROM pg_stat_wal_receiver', 'streaming')
+        log = standby.log.read_text()
+        lines = [line for line in log.splitlines() if 'wal-archive:' in line]
+        c.note(f'standby streams and replayed the row; log: {lines[0] if lines else "(no wal-archive line)"}')
+        assert lines and f'{mount_point}/{MARKER}' in lines[0], log[-2000:]
+        assert 'FATAL' not in log
