@@ -31,7 +31,10 @@ description:
   - The backup is taken into a temporary directory beside O(data_dir) (same file system, named
     C(.<name>.clone-XXXX), mode 0700) and only swapped in once C(pg_basebackup) succeeded. The
     old directory is renamed aside, the new one renamed into place and only then the old one
-    removed. A failed, refused, timed out or interrupted backup leaves the previous data
+    removed. Right before the swap it checks again that no server runs in O(data_dir) (one may
+    have been started while the copy ran: the module then fails and leaves it alone) and writes
+    a C(postmaster.pid) of its own there, which a server start meets, until the old directory
+    is renamed aside. A failed, refused, timed out or interrupted backup leaves the previous data
     directory exactly as it was. Temporary directories left by an interrupted earlier run are
     removed at the start of the next run.
   - The password reaches C(pg_basebackup) through a temporary mode 0600 password file named by
@@ -274,7 +277,7 @@ from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.catmaid.replication.plugins.module_utils import _clone
+from ansible_collections.catmaid.replication.plugins.module_utils import _clone, _pgdata
 from ansible_collections.catmaid.replication.plugins.module_utils._pg import ensure_psycopg2, psycopg2
 from ansible_collections.catmaid.replication.plugins.module_utils._pgdata import (
     find_bin_dir, postmaster_running, read_pg_version)
@@ -502,9 +505,15 @@ class Cloner:
     def swap(self, target: str) -> None:
         aside = None
         if os.path.lexists(self.data_dir):
+            lock = self.hold_off_postmaster()
             # A fresh, unique, empty name beside it; rename(2) replaces an empty directory.
             aside = tempfile.mkdtemp(prefix=_clone.old_prefix(self.name), dir=self.parent)
             os.rename(self.data_dir, aside)
+            if _pgdata.read_text(os.path.join(aside, 'postmaster.pid')) != lock:
+                # A server took the lock over between our check and the rename: put it back.
+                os.rename(aside, self.data_dir)
+                self.fail(self.started_meanwhile_message())
+            os.unlink(os.path.join(aside, 'postmaster.pid'))
         try:
             os.rename(target, self.data_dir)
         except OSError:
@@ -515,6 +524,38 @@ class Cloner:
             shutil.rmtree(aside, ignore_errors=True)
             if os.path.lexists(aside):
                 self.module.warn(f'could not remove the previous data directory, now at {aside}: remove it by hand')
+
+    def started_meanwhile_message(self) -> str:
+        return (f'a PostgreSQL server started in {self.data_dir} while the clone ran and is running '
+                f'now: refusing to replace it; {self.data_dir} was left as it was (stop that server '
+                'and run again)')
+
+    def hold_off_postmaster(self) -> str:
+        """Check again that no server runs on data_dir and keep one from starting until the swap.
+
+        Writes a postmaster.pid naming this process, the lock file PostgreSQL's own start meets
+        ("lock file postmaster.pid already exists"); it moves aside with the old directory. A
+        server that is running (it started while the clone ran) makes the module fail. Returns
+        the lock's content.
+        """
+        path = os.path.join(self.data_dir, 'postmaster.pid')
+        content = f'{os.getpid()}\n{self.data_dir}\ncatmaid.replication.pg_basebackup swap\n'
+        for dummy in range(3):
+            if postmaster_running(self.data_dir):
+                self.fail(self.started_meanwhile_message())
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                # Stale (a crashed server's): PostgreSQL itself removes such a file on start.
+                if not postmaster_running(self.data_dir):
+                    os.unlink(path)
+                continue
+            with os.fdopen(fd, 'w', encoding='ascii') as handle:
+                handle.write(content)
+            return content
+        self.fail(f'could not lock {self.data_dir} against a server start for the swap: '
+                  f'{path} keeps appearing; {self.data_dir} was left as it was')
+        raise AssertionError('unreachable')
 
     # -- main -----------------------------------------------------------------------------
     def run(self) -> None:

@@ -441,3 +441,52 @@ def test_ssl_verification(primary, clusters, run_module, workdir):
     assert res.get('failed') is True
     assert 'SSL connection to the primary 127.0.0.1' in res['msg'] and 'sslrootcert' in res['msg']
     assert list(other.iterdir()) == []
+
+
+# -- issue 14 ---------------------------------------------------------------------------------
+GROUP_DATA = 'data loss: pg_basebackup module (tests/functional/test_pg_basebackup.py)'
+
+
+def run_in_background(run_module, args: dict[str, Any], **kw: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    result: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: result.update(run_module(MODULE, args, **kw)))
+    runner.start()
+    return runner, result
+
+
+def wait_for_basebackup(parent: Path, runner: threading.Thread, timeout: float = 60) -> list[int]:
+    """The pids of the module's pg_basebackup once it runs (and has written something)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and runner.is_alive():
+        pids = _pids(f'pg_basebackup -D {parent}/.data.clone-')
+        tmp = list(parent.glob('.data.clone-*'))
+        if pids and tmp and any(tmp[0].iterdir()):
+            return pids
+        time.sleep(0.05)
+    raise AssertionError('pg_basebackup was not seen running')
+
+
+def test_server_started_during_clone_is_not_swapped_away(primary, clusters, run_module, report):
+    with report.case(GROUP_DATA, 'a server started in data_dir while the clone runs (issue 14 item 1)',
+                     'force=true replaces a stopped cluster; while pg_basebackup copies (max_rate), that '
+                     'cluster is started again. The module must fail naming the running server and leave '
+                     'the running server, its directory and its rows untouched. On the parent commit the '
+                     'swap renamed the running server\'s directory aside and deleted it') as case:
+        old = old_cluster(clusters)
+        sysid = old.system_identifier()
+        parent = old.data_dir.parent
+        runner, result = run_in_background(run_module, clone_args(primary, old.data_dir, force=True,
+                                                                   max_rate='2M'))
+        wait_for_basebackup(parent, runner)
+        old.start()
+        runner.join(300)
+        try:
+            assert result.get('failed') is True, result.get('msg')
+            assert 'started' in result['msg'] and 'running' in result['msg'], result['msg']
+            assert old.is_running(), 'the server started meanwhile is gone'
+            assert old.psql('SELECT note FROM marker') == 'still here'
+            assert old.system_identifier() == sysid
+            assert leftovers(parent) == []
+            case.note(f"module failed: {result['msg'][:160]}")
+        finally:
+            old.stop()
