@@ -120,6 +120,8 @@ options:
     description:
       - Directory the configuration files are saved into before a forced replace. It is created
         (mode 0700) when missing; files of the same name in it are overwritten.
+      - A directory that exists keeps its mode and owner, and so does everything else in it; only
+        the saved files are given to O(owner).
       - Default is a timestamped directory beside O(data_dir),
         C(<data_dir>.config-backup-YYYYmmddTHHMMSS).
     type: path
@@ -441,12 +443,23 @@ class Cloner:
             while os.path.lexists(target):
                 n += 1
                 target = f'{base}-{n}'
-        os.makedirs(target, mode=0o700, exist_ok=True)
-        os.chmod(target, 0o700)
+        # Touch only what the module creates: a directory that exists keeps its mode, its owner
+        # and the owners of what is in it; a new one (and any missing parent) is 0700.
+        missing = []
+        probe = target
+        while not os.path.lexists(probe):
+            missing.append(probe)
+            probe = os.path.dirname(probe)
+        for path in reversed(missing):
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)
+            if owner is not None:
+                os.lchown(path, *owner)
         for name in names:
             dest = os.path.join(target, name)
             shutil.copy2(os.path.join(self.data_dir, name), dest)
-        self.chown_tree(target, owner)
+            if owner is not None:
+                os.lchown(dest, *owner)
         self.result.update(backup_dir=target, saved_files=names)
 
     def write_passfile(self) -> Optional[str]:

@@ -490,3 +490,27 @@ def test_server_started_during_clone_is_not_swapped_away(primary, clusters, run_
             case.note(f"module failed: {result['msg'][:160]}")
         finally:
             old.stop()
+
+
+def test_existing_backup_dir_is_not_chmodded_or_chowned(primary, clusters, run_module, workdir, report):
+    with report.case(GROUP_DATA, 'an existing backup_dir keeps its mode and its files\' owners (issue 14 item 4)',
+                     'a forced replace (module as root) saves the configuration into an existing 0755 '
+                     'directory holding a root-owned file: the directory keeps mode 0755, the file its owner; '
+                     'only the saved files are the postgres user\'s. On the parent commit the directory was '
+                     'chmodded 0700 and everything in it chowned to postgres') as case:
+        old = old_cluster(clusters)
+        shared = workdir / 'shared-backups'
+        shared.mkdir(mode=0o755)
+        shared.chmod(0o755)
+        mine = shared / 'root-notes.txt'
+        mine.write_text('root owns this')
+        mine.chmod(0o644)
+        res = run_module(MODULE, clone_args(primary, old.data_dir, force=True, backup_dir=str(shared)),
+                         become_user=None)
+        assert res.get('failed') is not True, res.get('msg')
+        st = shared.stat()
+        assert (st.st_mode & 0o777, st.st_uid) == (0o755, 0), f'{oct(st.st_mode)} uid {st.st_uid}'
+        assert (mine.stat().st_uid, mine.stat().st_mode & 0o777) == (0, 0o644)
+        uid = pwd.getpwnam(PG_USER).pw_uid
+        assert all((shared / name).stat().st_uid == uid for name in res['saved_files'])
+        case.note(f"backup_dir 0755 root kept; saved {len(res['saved_files'])} files owned by postgres")
