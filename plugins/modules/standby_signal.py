@@ -41,10 +41,12 @@ options:
       - V(standby) makes O(data_dir) a standby of O(primary_host).
       - V(promoted) makes it a primary. A running standby is promoted through the server (the
         connection options must reach it) and the standby configuration is removed afterwards.
+        Before anything changes, the server's C(data_directory) must be O(data_dir); the module
+        fails naming both when the connection reaches another server.
       - For a B(stopped) standby, V(promoted) only removes C(standby.signal) (C(recovery.conf) on
         10 and 11) and the standby settings, so the server starts as a primary after replaying
-        the WAL it has locally. It then stays on the old timeline; promote a running standby
-        when it is possible.
+        the WAL it has locally. It then stays on the old timeline (the module warns); promote a
+        running standby when it is possible.
     type: str
     choices: [standby, promoted]
     default: standby
@@ -525,6 +527,15 @@ def promote(module: AnsibleModule, data_dir: str, major: int, running: bool, pla
                 module.fail_json(msg=f'The server reached through the connection options runs '
                                      f'PostgreSQL {info["major"]}, but {data_dir} is a {major} data '
                                      f'directory: check login_port/login_unix_socket.')
+            # The same major is not the same server: compare its data directory before anything.
+            queries.append('SHOW data_directory')
+            row = fetch_one(conn, 'SHOW data_directory')
+            served = row['data_directory'] if row else None
+            if not served or os.path.realpath(served) != os.path.realpath(data_dir):
+                module.fail_json(msg=f'The server reached through the connection options serves the data '
+                                     f'directory {served}, not data_dir {data_dir}: refusing to promote '
+                                     f'or change anything. Check login_port/login_unix_socket.',
+                                 queries=queries)
             promoting = bool(info['in_recovery'])
             if promoting and not module.check_mode:
                 if profile.promote_method == 'pg_promote':
@@ -547,6 +558,12 @@ def promote(module: AnsibleModule, data_dir: str, major: int, running: bool, pla
                 wait_out_of_recovery(module, conn, timeout, queries)
         finally:
             conn.close()
+
+    if not running and os.path.exists(signal_path):
+        module.warn(f'{data_dir} is a stopped standby: promoting it only removes {profile.signal_file}, '
+                    'so when it starts it ends recovery with the WAL it has and stays on the old '
+                    'timeline (no new timeline is chosen). Start it as a standby and promote the '
+                    'running server for a proper promotion.')
 
     # What is left of the standby configuration. A promoted server removed standby.signal
     # itself (12+) or renamed recovery.conf to recovery.done (10, 11).

@@ -300,3 +300,40 @@ def test_major_16_drops_trigger_file_with_warning(clusters, run_module):
     text = settings_file.read_text()
     assert 'promote.now' not in text and 'passfile' not in text  # no password, no passfile
     assert (data_dir / 'standby.signal').exists()
+
+
+# -- issue 14 ---------------------------------------------------------------------------------
+GROUP_PROMOTE = 'data loss: standby_signal promotion (tests/functional/test_standby_signal.py)'
+
+
+def test_promotion_refuses_a_connection_to_another_server(primary, make_standby, run_module, report):
+    with report.case(GROUP_PROMOTE, 'promotion whose connection reaches another server (issue 14 item 5)',
+                     'state=promoted for standby A with login_port of standby B (same major): the module '
+                     'fails naming both data directories and changes nothing: B stays a standby, A keeps '
+                     'its standby.signal. On the parent commit B was promoted (a second primary) and A\'s '
+                     'standby.signal removed') as case:
+        one = make_standby(primary, 'standby_a')
+        two = make_standby(primary, 'standby_b')
+        res = run_module(MODULE, dict(data_dir=str(one.data_dir), state='promoted', wait_timeout=30,
+                                      **two.connection_args()))
+        assert res.get('failed') is True, res
+        assert str(one.data_dir) in res['msg'] and str(two.data_dir) in res['msg'], res['msg']
+        assert two.psql('SELECT pg_is_in_recovery()') == 't'
+        assert one.psql('SELECT pg_is_in_recovery()') == 't'
+        assert (one.data_dir / 'standby.signal').exists() and (two.data_dir / 'standby.signal').exists()
+        case.note(f"refused: {res['msg'][:200]}")
+
+
+def test_promoting_a_stopped_standby_warns_about_the_timeline(primary, make_standby, run_module, report):
+    with report.case(GROUP_PROMOTE, 'promotion of a stopped standby warns (issue 14 item 5)',
+                     'state=promoted on a stopped standby removes standby.signal and warns that it starts on '
+                     'the old timeline. On the parent commit it did so without a word') as case:
+        standby = make_standby(primary, 'standby_c')
+        standby.stop()
+        res = run_module(MODULE, dict(data_dir=str(standby.data_dir), state='promoted',
+                                      **standby.connection_args()))
+        assert not res.get('failed'), res.get('msg')
+        assert res['changed'] is True and not (standby.data_dir / 'standby.signal').exists()
+        warnings = ' '.join(res.get('warnings', []))
+        assert 'stopped' in warnings and 'timeline' in warnings, warnings
+        case.note(f'warning: {warnings[:200]}')
