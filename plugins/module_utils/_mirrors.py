@@ -12,6 +12,8 @@ This file is private to the collection: its names may change without notice.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from typing import Any, Optional
 from urllib.parse import urlencode
 
@@ -111,17 +113,158 @@ def canary_url(tile_source_type: int, image_base: str, file_extension: str, cana
                     zoom=0, tile_width=tile_width, tile_height=tile_height)
 
 
-def classify(http_status: Optional[int], content_type: Optional[str], require_image: bool = True) -> str:
+def classify(http_status: Optional[int], image_format: Optional[str], require_image: bool = True) -> str:
     """Status of an answered request: ``ok``, ``not_image`` or ``http_error``.
 
-    The front-end uses a mirror when its canary loads as an image, so a 2xx answer that is not
-    an image (an HTML error page, say) does not count unless ``require_image`` is off.
+    The front-end uses a mirror when its canary loads as an image, so a 2xx answer whose body is
+    not an image (see :func:`sniff_image`; an HTML error page, an empty body) does not count
+    unless ``require_image`` is off. The declared content type plays no part: browsers decide
+    by the bytes.
     """
     if http_status is None or not 200 <= http_status < 300:
         return 'http_error'
-    if require_image and not (content_type or '').lower().startswith('image/'):
+    if require_image and not image_format:
         return 'not_image'
     return 'ok'
+
+
+# Bytes of the body that sniff_image needs at most (a JPEG's frame header can follow large
+# EXIF or ICC segments).
+SNIFF_BYTES = 256 * 1024
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def sniff_image(data: bytes, complete: bool = True) -> tuple[Optional[str], str]:
+    """Which image format a browser would decode ``data`` (the start of a body) as.
+
+    Returns ``(format, detail)``: ``format`` is ``jpeg``, ``png``, ``gif``, ``webp``, ``bmp``,
+    ``tiff`` or ``avif`` and ``detail`` the size (``WxH``) where the header gives it; or ``None``
+    and why it is not an image. The magic bytes decide, as in browsers, and the header after them
+    must be valid (PNG: IHDR with its CRC; JPEG: a frame header before the scan; GIF, WebP, BMP:
+    non-zero dimensions). ``complete`` says ``data`` is the whole body (a JPEG frame header
+    beyond the bytes read is then missing, not just unread).
+    """
+    if not data:
+        return None, 'empty body'
+    sniffers = ((b'\x89PNG\r\n\x1a\n', _png), (b'\xff\xd8\xff', _jpeg), (b'GIF87a', _gif), (b'GIF89a', _gif),
+                (b'BM', _bmp), (b'II*\x00', _tiff), (b'MM\x00*', _tiff))
+    for magic, sniff in sniffers:
+        if data.startswith(magic):
+            return sniff(data, complete)
+    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
+        return _webp(data, complete)
+    if data[4:8] == b'ftyp' and data[8:12] in (b'avif', b'avis'):
+        return 'avif', 'AVIF'
+    return None, f'no image format starts with {data[:16]!r}'
+
+
+def _png(data: bytes, _complete: bool) -> tuple[Optional[str], str]:
+    if len(data) < 33 or data[12:16] != b'IHDR' or struct.unpack('>I', data[8:12])[0] != 13:
+        return None, 'PNG signature without a complete IHDR header (truncated or damaged)'
+    if zlib.crc32(data[12:29]) != struct.unpack('>I', data[29:33])[0]:
+        return None, 'PNG header fails its CRC (damaged)'
+    width, height = struct.unpack('>II', data[16:24])
+    if not width or not height:
+        return None, f'PNG of {width}x{height} pixels'
+    return 'png', f'{width}x{height}'
+
+
+def _jpeg(data: bytes, complete: bool) -> tuple[Optional[str], str]:
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None, f'JPEG with a damaged segment at byte {i}'
+        marker = data[i + 1]
+        if marker == 0xFF:          # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):
+            return None, 'JPEG without a frame header before its image data'
+        length = struct.unpack('>H', data[i + 2:i + 4])[0]
+        if marker in _JPEG_SOF:
+            if i + 9 > len(data):
+                break
+            height, width = struct.unpack('>HH', data[i + 5:i + 9])
+            if not width:
+                return None, 'JPEG frame of width 0'
+            return 'jpeg', f'{width}x{height}'
+        if length < 2:
+            return None, f'JPEG with a damaged segment at byte {i}'
+        i += 2 + length
+    if not complete:
+        return 'jpeg', 'JPEG (frame header beyond the bytes read)'
+    return None, 'JPEG cut off before its frame header'
+
+
+def _gif(data: bytes, _complete: bool) -> tuple[Optional[str], str]:
+    if len(data) < 13:
+        return None, 'GIF cut off in its header'
+    width, height = struct.unpack('<HH', data[6:10])
+    if not width or not height:
+        return None, f'GIF of {width}x{height} pixels'
+    return 'gif', f'{width}x{height}'
+
+
+def _webp(data: bytes, _complete: bool) -> tuple[Optional[str], str]:
+    chunk = data[12:16]
+    if len(data) < 30:
+        return None, 'WebP cut off in its header'
+    if chunk == b'VP8X':
+        width = 1 + int.from_bytes(data[24:27], 'little')
+        height = 1 + int.from_bytes(data[27:30], 'little')
+    elif chunk == b'VP8L' and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], 'little')
+        width, height = 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    elif chunk == b'VP8 ' and data[23:26] == b'\x9d\x01\x2a':
+        width = struct.unpack('<H', data[26:28])[0] & 0x3FFF
+        height = struct.unpack('<H', data[28:30])[0] & 0x3FFF
+    else:
+        return None, f'WebP with an unknown first chunk {chunk!r}'
+    if not width or not height:
+        return None, f'WebP of {width}x{height} pixels'
+    return 'webp', f'{width}x{height}'
+
+
+def _bmp(data: bytes, _complete: bool) -> tuple[Optional[str], str]:
+    if len(data) < 26:
+        return None, 'BMP cut off in its header'
+    header = struct.unpack('<I', data[14:18])[0]
+    if header == 12:
+        width, height = struct.unpack('<HH', data[18:22])
+    elif header in (40, 52, 56, 64, 108, 124):
+        width, height = struct.unpack('<ii', data[18:26])
+    else:
+        return None, f'BM followed by no known BMP header (size {header})'
+    if width <= 0 or not height:
+        return None, f'BMP of {width}x{height} pixels'
+    return 'bmp', f'{width}x{abs(height)}'
+
+
+def _tiff(data: bytes, _complete: bool) -> tuple[Optional[str], str]:
+    order = '<' if data[:2] == b'II' else '>'
+    if len(data) < 8:
+        return None, 'TIFF cut off in its header'
+    offset = struct.unpack(order + 'I', data[4:8])[0]
+    if offset < 8:
+        return None, 'TIFF with a bad first directory offset'
+    size = {}
+    if offset + 2 <= len(data):
+        count = struct.unpack(order + 'H', data[offset:offset + 2])[0]
+        for n in range(count):
+            at = offset + 2 + 12 * n
+            if at + 12 > len(data):
+                break
+            tag, kind = struct.unpack(order + 'HH', data[at:at + 4])
+            if tag in (256, 257):
+                size[tag] = struct.unpack(order + ('H' if kind == 3 else 'I'), data[at + 8:at + (10 if kind == 3 else 12)])[0]
+    if size.get(256) == 0 or size.get(257) == 0:
+        return None, 'TIFF of 0 pixels'
+    # Of the major browsers only Safari displays TIFF.
+    dims = f'{size[256]}x{size[257]}, ' if 256 in size and 257 in size else ''
+    return 'tiff', f'{dims}TIFF (only Safari displays it)'
 
 
 def order_mirrors(mirrors: list[dict[str, Any]]) -> list[dict[str, Any]]:

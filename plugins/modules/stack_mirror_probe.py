@@ -14,7 +14,12 @@ description:
     per site, which mirror users there get and which mirrors are broken.
   - For every mirror it builds the canary tile URL the front-end would request (the tile holding
     O(canary_location) at zoom level 0, in the mirror's tile source layout), fetches it over
-    HTTP(S) with a timeout, and reports the status, HTTP code, content type and latency.
+    HTTP(S) within a wall-clock time limit, and reports the status, HTTP code, content type,
+    image format and latency.
+  - Like a browser, it decides whether the canary is an image by the bytes it receives (the magic
+    number and a valid header of JPEG, PNG, GIF, WebP, BMP, TIFF or AVIF), not by the
+    C(Content-Type) the server declares. An empty body or an HTML page is no image whatever it is
+    labelled, and a JPEG sent as C(application/octet-stream) is one.
   - Supported tile source types (CATMAID's C(tile-source.js)) are 1 (C(<base><z>/<row>_<col>_<zoom>.<ext>)),
     2 (request query), 4 (C(<base><z>/<zoom>/<row>_<col>.<ext>)), 5 (C(<base><zoom>/<z>/<row>/<col>.<ext>)),
     6 (DVID imageblk), 7 (render service), 8 (DVID imagetile), 9 (FlixServer) and 10 (H2N5);
@@ -81,14 +86,16 @@ options:
         default: 0
   timeout:
     description:
-      - Seconds one canary request may take in total (connect, answer and body). A slower mirror
-        gets the status V(timeout).
+      - Seconds one canary request may take in total, measured by the clock (name lookup,
+        connect, TLS, the answer's headers and its body, however slowly the server sends them).
+        A slower mirror gets the status V(timeout); each mirror gets its own limit.
     type: float
     default: 10
   require_image:
     description:
-      - Count a mirror as V(ok) only when its canary answers 2xx with an C(image/*) content type,
-        as the front-end needs an image to load. With V(false) any 2xx answer is V(ok).
+      - Count a mirror as V(ok) only when its canary answers 2xx with a body that is an image,
+        judged by its bytes as a browser does (see RV(mirrors[].image_format)), as the front-end
+        needs an image to load. With V(false) any 2xx answer is V(ok).
     type: bool
     default: true
   require_any:
@@ -185,7 +192,8 @@ mirrors:
     status:
       description:
         - V(ok) (the front-end would use it), V(http_error) (answered with a non-2xx code),
-          V(not_image) (2xx but not an image, see O(require_image)), V(timeout), V(unreachable)
+          V(not_image) (2xx but the body is no image, see O(require_image)), V(timeout) (no complete
+          answer within O(timeout)), V(unreachable)
           (refused, name not resolved, TLS failure, ...) or V(unsupported) (unknown layout, not fetched).
       type: str
       sample: ok
@@ -194,9 +202,16 @@ mirrors:
       type: int
       sample: 200
     content_type:
-      description: Content-Type of the answer, null when there was none.
+      description: Content-Type of the answer, null when there was none. It does not decide the status.
       type: str
       sample: image/jpeg
+    image_format:
+      description:
+        - Image format of the body found from its bytes (V(jpeg), V(png), V(gif), V(webp), V(bmp),
+          V(tiff) or V(avif)); null when the body is no image or there was none. Of the major
+          browsers only Safari displays TIFF.
+      type: str
+      sample: jpeg
     latency_ms:
       description: Milliseconds from the request to the end of the answer; null when not fetched or timed out.
       type: float
@@ -204,7 +219,7 @@ mirrors:
     msg:
       description: What happened, in words.
       type: str
-      sample: HTTP 200, image/jpeg, 2048 bytes
+      sample: HTTP 200, image/jpeg, 2048 bytes, jpeg 512x512
 chosen:
   description: The mirror the front-end would use (the first V(ok) entry of RV(mirrors)), or null.
   returned: always
@@ -217,23 +232,49 @@ chosen_title:
   sample: Local mirror
 """
 
+import signal
 import socket
+import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.catmaid.replication.plugins.module_utils._mirrors import (
-    UnsupportedLayout, canary_url, choose, classify, order_mirrors)
+    SNIFF_BYTES, UnsupportedLayout, canary_url, choose, classify, order_mirrors, sniff_image)
 
 _CHUNK = 64 * 1024
 _MAX_BODY = 64 * 1024 * 1024
 
 
+class _WallClock(Exception):
+    """The mirror's time limit passed (raised by the SIGALRM timer, wherever the request was)."""
+
+
+def _within(seconds: float, work: Callable[[], Any]) -> Any:
+    """Run ``work`` and raise _WallClock once ``seconds`` have passed, whatever it is blocked in
+    (name lookup, connect, a server sending its headers or body a byte at a time: socket timeouts
+    bound each read, not their sum). A SIGALRM timer; outside the main thread, where signals
+    cannot be used, only the socket timeouts and the checks between reads apply."""
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+
+    def expired(_signum, _frame):
+        raise _WallClock(f'timed out after {seconds:g} s')
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return work()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _is_timeout(exc: BaseException) -> bool:
-    if isinstance(exc, (socket.timeout, TimeoutError)):
+    if isinstance(exc, (socket.timeout, TimeoutError, _WallClock)):
         return True
     reason = getattr(exc, 'reason', None)
     return isinstance(reason, (socket.timeout, TimeoutError)) or 'timed out' in str(reason or exc).lower()
@@ -244,12 +285,14 @@ def _fetch(module: AnsibleModule, url: str, timeout: float) -> dict[str, Any]:
     params = module.params
     start = time.monotonic()
     deadline = start + timeout
-    result: dict[str, Any] = {'http_status': None, 'content_type': None, 'latency_ms': None}
-    try:
+    result: dict[str, Any] = {'http_status': None, 'content_type': None, 'latency_ms': None, 'image_format': None}
+
+    def get() -> tuple[int, Optional[str], int, bytes]:
         resp = open_url(url, method='GET', timeout=timeout, validate_certs=params['validate_certs'],
                         ca_path=params['ca_path'], use_proxy=params['use_proxy'], follow_redirects='all',
                         headers={'Cache-Control': 'no-cache'}, http_agent='catmaid.replication stack_mirror_probe')
         size = 0
+        head = b''
         try:
             while True:
                 if time.monotonic() > deadline:
@@ -257,16 +300,22 @@ def _fetch(module: AnsibleModule, url: str, timeout: float) -> dict[str, Any]:
                 chunk = resp.read(_CHUNK)
                 if not chunk:
                     break
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[:SNIFF_BYTES - len(head)]
                 size += len(chunk)
                 if size > _MAX_BODY:
                     break
-            code = resp.getcode()
-            ctype = resp.headers.get('Content-Type')
+            return resp.getcode(), resp.headers.get('Content-Type'), size, head
         finally:
             resp.close()
+
+    try:
+        code, ctype, size, head = _within(timeout, get)
+        fmt, detail = sniff_image(head, complete=size <= len(head))
         result.update(http_status=code, content_type=ctype, latency_ms=round((time.monotonic() - start) * 1000, 1),
-                      size=size)
-        result['msg'] = f'HTTP {code}, {ctype or "no content type"}, {size} bytes'
+                      image_format=fmt)
+        result['msg'] = f'HTTP {code}, {ctype or "no content type"}, {size} bytes, ' + (
+            f'{fmt} {detail}' if fmt else f'no image: {detail}')
     except HTTPError as exc:
         result.update(status='http_error', http_status=exc.code, content_type=exc.headers.get('Content-Type') if exc.headers else None,
                       latency_ms=round((time.monotonic() - start) * 1000, 1), msg=f'HTTP {exc.code} {exc.reason}')
@@ -293,7 +342,8 @@ def probe(module: AnsibleModule) -> dict[str, Any]:
     for index, mirror in enumerate(order_mirrors(params['mirrors']), start=1):
         entry: dict[str, Any] = {
             'index': index, 'title': mirror['title'], 'tile_source_type': mirror['tile_source_type'],
-            'url': None, 'status': None, 'http_status': None, 'content_type': None, 'latency_ms': None, 'msg': '',
+            'url': None, 'status': None, 'http_status': None, 'content_type': None, 'image_format': None,
+            'latency_ms': None, 'msg': '',
         }
         try:
             entry['url'] = canary_url(mirror['tile_source_type'], mirror['image_base'], mirror['file_extension'],
@@ -305,12 +355,11 @@ def probe(module: AnsibleModule) -> dict[str, Any]:
         except ValueError as exc:
             module.fail_json(msg=f'mirror {mirror["title"]!r}: {exc}')
         fetched = _fetch(module, entry['url'], params['timeout'])
-        status = fetched.pop('status', None) or classify(fetched['http_status'], fetched['content_type'],
+        status = fetched.pop('status', None) or classify(fetched['http_status'], fetched['image_format'],
                                                          params['require_image'])
-        fetched.pop('size', None)
         entry.update(fetched, status=status)
         if status == 'not_image':
-            entry['msg'] += ': not an image, the front-end would not use it'
+            entry['msg'] += '; the front-end would not use it'
         results.append(entry)
     return {'mirrors': results}
 

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from ansible_collections.catmaid.replication.plugins.module_utils import _mirrors as m
@@ -91,19 +93,71 @@ def test_every_supported_type_builds_a_url():
     assert not set(m.SUPPORTED_TYPES) & set(m.KNOWN_UNSUPPORTED)
 
 
-@pytest.mark.parametrize('code,ctype,require_image,expected', [
-    (200, 'image/jpeg', True, 'ok'),
-    (200, 'IMAGE/PNG; charset=binary', True, 'ok'),
+@pytest.mark.parametrize('code,fmt,require_image,expected', [
+    (200, 'jpeg', True, 'ok'),
     (204, None, False, 'ok'),
-    (200, 'text/html', True, 'not_image'),
     (200, None, True, 'not_image'),
-    (200, 'text/html', False, 'ok'),
-    (404, 'text/html', True, 'http_error'),
-    (500, 'image/png', False, 'http_error'),
+    (200, None, False, 'ok'),
+    (404, None, True, 'http_error'),
+    (500, 'png', False, 'http_error'),
     (None, None, True, 'http_error'),
 ])
-def test_classify(code, ctype, require_image, expected):
-    assert m.classify(code, ctype, require_image) == expected
+def test_classify(code, fmt, require_image, expected):
+    assert m.classify(code, fmt, require_image) == expected
+
+
+def _pillow(fmt: str, size=(20, 10), **save) -> bytes:
+    pil = pytest.importorskip('PIL.Image')
+    out = io.BytesIO()
+    pil.new('RGB', size, (10, 200, 30)).save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize('fmt,save,expected', [
+    ('JPEG', {}, 'jpeg'),
+    ('JPEG', {'progressive': True}, 'jpeg'),
+    ('PNG', {}, 'png'),
+    ('GIF', {}, 'gif'),
+    ('WEBP', {'lossless': True}, 'webp'),
+    ('WEBP', {'lossless': False}, 'webp'),
+    ('BMP', {}, 'bmp'),
+    ('TIFF', {}, 'tiff'),
+])
+def test_sniff_finds_every_browser_format_and_its_size_from_the_bytes(fmt, save, expected):
+    found, detail = m.sniff_image(_pillow(fmt, **save))
+    assert found == expected
+    assert detail.startswith('20x10')
+
+
+def test_sniff_reads_a_jpeg_frame_header_after_a_large_exif_segment():
+    data = _pillow('JPEG')
+    app1 = b'\xff\xe1' + (2 + 60000).to_bytes(2, 'big') + b'Exif\0\0' + b'\0' * 59994
+    assert m.sniff_image(data[:2] + app1 + data[2:]) == ('jpeg', '20x10')
+    # Only the first bytes were read: a frame header further on is not held against the image.
+    assert m.sniff_image((data[:2] + app1)[:4096], complete=False)[0] == 'jpeg'
+
+
+@pytest.mark.parametrize('data,words', [
+    (b'', 'empty body'),
+    (b'<!DOCTYPE html><html><body>404</body></html>', 'no image format starts with'),
+    (b'{"error": "no such tile"}', 'no image format'),
+    (b'\x89PNG\r\n\x1a\n', 'IHDR'),
+    (b'\xff\xd8\xff', 'cut off before its frame header'),
+    (b'\xff\xd8\xff\xda\x00\x08' + b'\0' * 6, 'without a frame header'),
+    (b'GIF89a\x00\x00\x00\x00\x00\x00\x00', '0x0'),
+    (b'RIFF\x10\x00\x00\x00WEBPJUNK' + b'\0' * 20, 'unknown first chunk'),
+    (b'BM' + b'\0' * 30, 'no known BMP header'),
+    (b'II*\x00\x00\x00\x00\x00', 'bad first directory offset'),
+])
+def test_sniff_rejects_what_no_browser_decodes(data, words):
+    found, detail = m.sniff_image(data)
+    assert found is None and words in detail
+
+
+def test_sniff_rejects_a_png_whose_header_is_damaged():
+    data = bytearray(_pillow('PNG'))
+    data[17] ^= 0xFF                       # width changed, CRC no longer matches
+    assert m.sniff_image(bytes(data)) == (None, 'PNG header fails its CRC (damaged)')
 
 
 def test_order_by_position_is_stable_and_keeps_unpositioned_last():

@@ -1,15 +1,20 @@
 # Copyright: (c) 2026, catmaid.replication developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """stack_mirror_probe against real HTTP servers on loopback (no mocks): one that serves the
-canary tile, one that answers 404, one that answers HTML, one that is too slow, one that is gone."""
+canary tile, one that answers 404, one that answers HTML, one that is too slow, one that is gone;
+and (issue 18 item 8) servers that trickle their headers or body, and answers whose bytes and
+declared content type disagree, judged like a browser by the bytes."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +23,23 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.catmaid.replication.plugins.modules import stack_mirror_probe
 
-PNG = b'\x89PNG\r\n\x1a\n' + b'\0' * 64
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / 'functional'))
+from casereport import Report  # noqa: E402  (tests/functional's case recorder)
+
+REPORT = Report('mirror_probe', command='pytest -q tests/unit/plugins/modules/test_stack_mirror_probe.py')
+GROUP = 'mirror probe: stack_mirror_probe against local HTTP servers (tests/unit/plugins/modules/test_stack_mirror_probe.py)'
+
+
+def image(fmt: str, size: tuple[int, int] = (8, 8)) -> bytes:
+    """A real image file of the given Pillow format."""
+    pil = pytest.importorskip('PIL.Image')
+    out = io.BytesIO()
+    pil.new('L', size, 128).save(out, format=fmt)
+    return out.getvalue()
+
+
+PNG = image('PNG')
+JPEG = image('JPEG')
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -181,3 +202,110 @@ def test_bad_input_fails_before_any_request(args, words, capsys):
     result = run(args, capsys)
     assert result['failed'] is True and words in result['msg']
     assert len(_Handler.seen) == before
+
+
+class _SlowHandler(BaseHTTPRequestHandler):
+    """Answers that arrive too slowly: the body or the headers one byte every half second."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        try:
+            if self.path.startswith('/trickle-body/'):
+                self.send_response(200)
+                self.send_header('Content-Type', 'image/png')
+                self.send_header('Content-Length', str(len(PNG)))
+                self.end_headers()
+                self.wfile.flush()
+                for i in range(len(PNG)):
+                    self.wfile.write(PNG[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            elif self.path.startswith('/trickle-headers/'):
+                self.wfile.write(b'HTTP/1.1 200 OK\r\n')
+                self.wfile.flush()
+                head = f'Content-Type: image/png\r\nX-Slow: {"x" * 20}\r\nContent-Length: {len(PNG)}\r\n\r\n'.encode()
+                for i in range(len(head)):
+                    self.wfile.write(head[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.5)
+                self.wfile.write(PNG)
+            else:
+                body, ctype = _BYTES.get(self.path, (b'', 'text/plain'))
+                self.send_response(200)
+                self.send_header('Content-Type', ctype)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+# path -> (body, declared content type)
+_BYTES: dict[str, tuple[bytes, str]] = {}
+
+
+@pytest.fixture(scope='module')
+def slow_server():
+    httpd = ThreadingHTTPServer(('127.0.0.1', 0), _SlowHandler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_the_timeout_is_a_wall_clock_limit_per_mirror(slow_server, server, capsys):
+    """Issue 18 item 8: each socket read was bounded, the mirror's total time was not."""
+    with REPORT.case(GROUP, 'a mirror trickling its body or its headers is cut at the timeout (issue 18 item 8)',
+                     'three mirrors with timeout 1.5 s: one sends its 200 answer\'s PNG body one byte per 0.5 s '
+                     '(35 s in all), one its header lines one byte per 0.5 s, then a good one; the first two '
+                     'are timeout, the third ok, the whole probe within 2 x 1.5 s + 1.5 s') as c:
+        ms = [{'title': 'trickle body', 'image_base': f'{slow_server}/trickle-body/'},
+              {'title': 'trickle headers', 'image_base': f'{slow_server}/trickle-headers/'},
+              {'title': 'good', 'image_base': f'{server}/good/'}]
+        start = time.monotonic()
+        result = run({'mirrors': ms, 'canary_location': CANARY, 'timeout': 1.5}, capsys)
+        elapsed = time.monotonic() - start
+        c.note(f'probe took {elapsed:.1f} s: ' + '; '.join(f'{m["title"]}: {m["status"]} ({m["msg"]})'
+                                                            for m in result['mirrors']))
+        assert elapsed < 4.5, f'the probe ran {elapsed:.1f} s with timeout 1.5 s per mirror'
+        assert [m['status'] for m in result['mirrors']] == ['timeout', 'timeout', 'ok']
+        assert result['chosen_title'] == 'good'
+
+
+@pytest.mark.parametrize('fmt', ['JPEG', 'PNG', 'GIF', 'WEBP', 'BMP', 'TIFF'])
+def test_an_image_is_judged_by_its_bytes_not_its_content_type(fmt, slow_server, capsys):
+    """Browsers display an image whatever the server calls it (application/octet-stream here)."""
+    with REPORT.case(GROUP, f'a real {fmt} tile sent as application/octet-stream is ok (issue 18 item 8)',
+                     f'an 8x8 {fmt} made by Pillow, served with Content-Type application/octet-stream: ok, '
+                     f'its format found from the bytes, as a browser displays it') as c:
+        _BYTES[f'/{fmt}/3/1_2_0.jpg'] = (image(fmt), 'application/octet-stream')
+        result = run({'mirrors': [{'title': fmt, 'image_base': f'{slow_server}/{fmt}/'}], 'canary_location': CANARY},
+                     capsys)
+        entry = result['mirrors'][0]
+        c.note(f'{entry["status"]}: {entry["msg"]}')
+        assert entry['status'] == 'ok' and result['chosen_title'] == fmt, entry
+        assert entry['image_format'] == fmt.lower()
+
+
+@pytest.mark.parametrize('title,body,ctype', [
+    ('an empty image/jpeg', b'', 'image/jpeg'),
+    ('HTML labelled image/png', b'<!DOCTYPE html><html><body>Not found</body></html>', 'image/png'),
+    ('a PNG signature without its header', b'\x89PNG\r\n\x1a\n', 'image/png'),
+    ('a JPEG cut after its first bytes', JPEG[:3], 'image/jpeg'),
+])
+def test_a_body_that_is_no_image_is_not_image_whatever_its_content_type(title, body, ctype, slow_server, capsys):
+    with REPORT.case(GROUP, f'{title} is not_image (issue 18 item 8)',
+                     f'200 with Content-Type {ctype} and {len(body)} bytes that no browser decodes: not_image, '
+                     f'not chosen') as c:
+        path = '/broken-' + str(abs(hash(title))) + '/'
+        _BYTES[f'{path}3/1_2_0.jpg'] = (body, ctype)
+        result = run({'mirrors': [{'title': title, 'image_base': f'{slow_server}{path}'}],
+                      'canary_location': CANARY, 'require_any': False}, capsys)
+        entry = result['mirrors'][0]
+        c.note(f'{entry["status"]}: {entry["msg"]}')
+        assert entry['status'] == 'not_image', entry
+        assert result['chosen'] is None
