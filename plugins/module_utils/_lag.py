@@ -160,21 +160,27 @@ def standby_replay(replay: Mapping[str, Any], wal_receiver: Optional[Mapping[str
     The received position is the receiver's flushed LSN, or the last one received since the
     server started when no receiver runs. The lag in seconds is 0 when everything received is
     replayed, otherwise the time since the last replayed transaction committed on the primary.
+
+    Without a WAL receiver that streams, the standby cannot know how far the primary is ahead:
+    both lags are None (unknown), never 0, and ``streaming`` is False.
     """
+    streaming = bool(wal_receiver) and wal_receiver.get('status') == 'streaming'
     received = None
     if wal_receiver:
         received = wal_receiver.get('flushed_lsn')
     if received is None:
         received = replay.get('receive_lsn')
     replayed = replay.get('replayed_lsn')
-    lag_bytes = lsn_diff(received, replayed)
+    lag_bytes = lsn_diff(received, replayed) if streaming else None
+    lag_seconds: Optional[float] = None
     if lag_bytes == 0:
-        lag_seconds: Optional[float] = 0.0
-    else:
+        lag_seconds = 0.0
+    elif lag_bytes is not None:
         since = replay.get('since_last_replay')
         lag_seconds = max(float(since), 0.0) if since is not None else None
     return dict(received_lsn=received, replayed_lsn=replayed, lag_bytes=lag_bytes,
-                lag_seconds=lag_seconds, last_replay_time=jsonable(replay.get('last_replay_time')),
+                lag_seconds=lag_seconds, streaming=streaming,
+                last_replay_time=jsonable(replay.get('last_replay_time')),
                 paused=bool(replay.get('paused')), pause_state=replay.get('pause_state'))
 
 
@@ -224,30 +230,60 @@ def _number(value: float) -> str:
 
 
 def _lag_problems(name: str, lag_bytes: Optional[int], lag_seconds: Optional[float],
-                  max_lag_bytes: Optional[int], max_lag_seconds: Optional[float]) -> list[str]:
+                  max_lag_bytes: Optional[int], max_lag_seconds: Optional[float],
+                  why_unknown: str = 'no replay position reported') -> list[str]:
+    """Lines for the limits exceeded; an unknown lag never passes a limit that is set."""
+    if lag_seconds is None and lag_bytes == 0:
+        lag_seconds = 0.0       # caught up: PostgreSQL clears replay_lag once a standby is idle
     found = []
-    if max_lag_bytes is not None and lag_bytes is not None and lag_bytes > max_lag_bytes:
-        found.append(f'{name}: replay lag {lag_bytes} bytes > {max_lag_bytes}')
-    if max_lag_seconds is not None and lag_seconds is not None and lag_seconds > max_lag_seconds:
-        found.append(f'{name}: replay lag {_number(lag_seconds)} s > {_number(max_lag_seconds)} s')
+    unknown = []
+    if max_lag_bytes is not None:
+        if lag_bytes is None:
+            unknown.append('bytes')
+        elif lag_bytes > max_lag_bytes:
+            found.append(f'{name}: replay lag {lag_bytes} bytes > {max_lag_bytes}')
+    if max_lag_seconds is not None:
+        if lag_seconds is None:
+            unknown.append('seconds')
+        elif lag_seconds > max_lag_seconds:
+            found.append(f'{name}: replay lag {_number(lag_seconds)} s > {_number(max_lag_seconds)} s')
+    if len(unknown) == 2 or (unknown and lag_bytes is None):
+        found.append(f'{name}: replay lag unknown ({why_unknown}), which fails the limit')
+    elif unknown:
+        found.append(f'{name}: replay lag in seconds unknown (PostgreSQL reports none), which fails the limit')
     return found
+
+
+PRIVILEGE_PROBLEM = ('the login role is neither a superuser nor a member of pg_monitor (pg_read_all_stats): '
+                     "PostgreSQL hides the standbys' states and lags from it, so they are unknown, which "
+                     'fails every check; grant pg_monitor to login_user')
 
 
 def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
              wal_receiver: Optional[Mapping[str, Any]], replay: Optional[Mapping[str, Any]],
              max_lag_bytes: Optional[int] = None, max_lag_seconds: Optional[float] = None,
-             expect_streaming: ExpectStreaming = False, self_name: str = 'standby') -> list[str]:
+             expect_streaming: ExpectStreaming = False, self_name: str = 'standby',
+             read_all_stats: Optional[bool] = None) -> list[str]:
     """Every threshold violation as one readable line, in a stable order.
 
+    Unknown is never healthy: a lag that is unknown fails a limit that is set.
+
+    - ``read_all_stats`` False (the login role cannot see other roles' statistics) with any
+      check asked for: one line naming the missing privilege, first.
     - Each connected replica (primary, or cascading standby) whose replay lag exceeds
-      ``max_lag_bytes`` / ``max_lag_seconds``. Unknown lags (no replay position, idle) pass.
-    - On a standby, its own replay lag against the same limits, named ``self_name``.
+      ``max_lag_bytes`` / ``max_lag_seconds``, or whose lag is unknown (no replay position).
+      A lag in seconds that PostgreSQL leaves null while the bytes are 0 (idle) counts as 0.
+    - On a standby, its own replay lag against the same limits, named ``self_name``; without a
+      streaming WAL receiver it is unknown.
     - ``expect_streaming`` as a list: each name must have a WAL sender in state streaming
       (``not connected`` or ``state X, not streaming`` otherwise).
     - ``expect_streaming`` true: this server must be a standby whose WAL receiver streams.
     """
     replicas = list(replicas)
     own: list[str] = []
+    checks = max_lag_bytes is not None or max_lag_seconds is not None or bool(expect_streaming)
+    if read_all_stats is False and checks:
+        own.append(PRIVILEGE_PROBLEM)
     if expect_streaming is True:
         if not in_recovery:
             own.append(f'{self_name}: not in recovery (this server is a primary), expected a streaming standby')
@@ -256,8 +292,11 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
         elif wal_receiver.get('status') != 'streaming':
             own.append(f"{self_name}: WAL receiver {wal_receiver.get('status')}, not streaming")
     if in_recovery and replay is not None:
+        streams = bool(wal_receiver) and wal_receiver.get('status') == 'streaming'
+        why = ('no received or replayed position' if streams
+               else 'no WAL receiver streaming from the primary')
         own.extend(_lag_problems(self_name, replay.get('lag_bytes'), replay.get('lag_seconds'),
-                                 max_lag_bytes, max_lag_seconds))
+                                 max_lag_bytes, max_lag_seconds, why))
 
     # Downstream replicas, grouped by name (stable sort keeps each name's checks in order).
     others: list[tuple[str, str]] = []
@@ -269,10 +308,11 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
             elif 'streaming' not in states:
                 shown = ', '.join(sorted({str(s) for s in states}))
                 others.append((name, f'{name}: state {shown}, not streaming'))
+    hidden = 'hidden from the login role' if read_all_stats is False else 'no replay position reported'
     for replica in replicas:
         name = replica_name(replica)
         for problem in _lag_problems(name, replica.get('lag_bytes'), replica.get('lag_seconds'),
-                                     max_lag_bytes, max_lag_seconds):
+                                     max_lag_bytes, max_lag_seconds, hidden):
             others.append((name, problem))
     others.sort(key=lambda item: item[0])
     return own + [problem for _name, problem in others]

@@ -32,12 +32,15 @@ options:
         the standby itself (received but not yet replayed WAL) and for its own downstream
         standbys.
       - A standby that is not connected has no lag to check; name it in O(expect_streaming).
+      - A lag that is unknown (null) fails the limit: a standby without a replay position, one
+        whose statistics the login role may not read, a standby without a streaming WAL receiver.
     type: int
   max_lag_seconds:
     description:
       - Largest acceptable replay lag in seconds.
-      - On a primary this is C(replay_lag) of C(pg_stat_replication), which is null (and passes)
-        once an idle standby has caught up. On a standby it is the time since the last replayed
+      - On a primary this is C(replay_lag) of C(pg_stat_replication), which PostgreSQL sets to null
+        once an idle standby has caught up; with a replay lag of 0 bytes that counts as 0 seconds,
+        any other null (unknown) lag fails the limit. On a standby it is the time since the last replayed
         transaction was committed on the primary, or V(0) when everything received is replayed.
     type: float
   expect_streaming:
@@ -66,7 +69,7 @@ attributes:
 notes:
   - O(login_user) needs to be a superuser or a member of C(pg_monitor) (C(pg_read_all_stats)),
     otherwise PostgreSQL hides most columns of the statistics views and the positions, states
-    and lags come back null.
+    and lags come back null; the module then warns, and every check asked for fails.
   - Lags in bytes are exact; lags in seconds come from the server's clock and the primary's
     commit timestamps, so on a primary without writes a standby's lag in seconds can grow while
     it is fully caught up in bytes. Prefer O(max_lag_bytes) for alerting on idle systems.
@@ -121,6 +124,15 @@ in_recovery:
   returned: always
   type: bool
   sample: false
+read_all_stats:
+  description:
+    - Whether O(login_user) may read every statistics row (a superuser or a member of
+      C(pg_read_all_stats), for example through C(pg_monitor)).
+    - When false, the standbys' states, positions and lags are null, the module warns, and any
+      threshold or O(expect_streaming) fails naming the missing privilege.
+  returned: always
+  type: bool
+  sample: true
 server_version:
   description: The server's version (C(server_version)).
   returned: always
@@ -357,15 +369,23 @@ replay:
       description: Last position replayed (C(pg_last_wal_replay_lsn())).
       type: str
     lag_bytes:
-      description: Bytes received but not replayed yet; null when RV(replay.received_lsn) is.
+      description:
+        - Bytes received but not replayed yet.
+        - Null (unknown) when RV(replay.received_lsn) is, or when no WAL receiver is streaming
+          from the primary: a standby cut off from its primary cannot know its lag.
       type: int
       sample: 0
     lag_seconds:
       description:
         - V(0) when everything received is replayed, else seconds since the last replayed
-          transaction committed on the primary; null when nothing was replayed yet.
+          transaction committed on the primary; null (unknown) when nothing was replayed yet or
+          no WAL receiver is streaming.
       type: float
       sample: 0.0
+    streaming:
+      description: Whether a WAL receiver is streaming from the primary.
+      type: bool
+      sample: true
     last_replay_time:
       description: Commit time of the last replayed transaction (ISO 8601), or null.
       type: str
@@ -438,7 +458,9 @@ from ansible_collections.catmaid.replication.plugins.module_utils._lag import (
 
 VERSION = ("SELECT current_setting('server_version') AS server_version, "
            "current_setting('server_version_num')::int AS server_version_num, "
-           "pg_catalog.pg_is_in_recovery() AS in_recovery")
+           "pg_catalog.pg_is_in_recovery() AS in_recovery, "
+           "(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) "
+           "OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS read_all_stats")
 
 
 def collect(conn) -> dict[str, Any]:
@@ -472,6 +494,7 @@ def collect(conn) -> dict[str, Any]:
         changed=False,
         role='standby' if in_recovery else 'primary',
         in_recovery=in_recovery,
+        read_all_stats=bool(head.get('read_all_stats')),
         server_version=head.get('server_version'),
         server_version_num=version_num,
         current_lsn=current,
@@ -515,7 +538,11 @@ def main() -> None:
 
     result['problems'] = evaluate(result['in_recovery'], result['replicas'], result['wal_receiver'],
                                   result['replay'], max_lag_bytes=params['max_lag_bytes'],
-                                  max_lag_seconds=params['max_lag_seconds'], expect_streaming=expect)
+                                  max_lag_seconds=params['max_lag_seconds'], expect_streaming=expect,
+                                  read_all_stats=result['read_all_stats'])
+    if not result['read_all_stats']:
+        module.warn(f"{params['login_user']} is neither a superuser nor a member of pg_monitor "
+                    '(pg_read_all_stats): the states, positions and lags of the standbys are hidden (null)')
     if result['problems']:
         module.fail_json(msg='; '.join(result['problems']), **result)
     module.exit_json(**result)

@@ -237,3 +237,44 @@ def test_pg_monitor_role_over_tcp_with_password(pair, run_module):
     assert replica['state'] == 'streaming' and replica['ssl'] is True and replica['lag_bytes'] is not None
     assert by_name(result['slots'], 'slot_name', 'replica1')['active'] is True
     assert secret not in result['_stdout'] and secret not in result['_stderr']
+
+
+# -- issue 14 item 7: unknown is never healthy ----------------------------------------------------
+GROUP_INFO = 'wrong answers: pg_replication_info (tests/functional/test_pg_replication_info.py)'
+
+
+def test_without_pg_monitor_thresholds_fail_and_name_the_privilege(pair, run_module, report):
+    primary, _standby = pair
+    with report.case(GROUP_INFO, 'a login without pg_monitor cannot see the lags (issue 14 item 7)',
+                     'max_lag_bytes checked by a role without pg_monitor / pg_read_all_stats, which sees the '
+                     'standby\'s lag as NULL: the module fails naming the missing privilege. On the parent '
+                     'commit the NULL lag passed every threshold and the check reported healthy') as case:
+        primary.psql("CREATE ROLE watcher LOGIN PASSWORD 'watch-secret'")
+        args = dict(login_host='127.0.0.1', login_port=primary.port, login_user='watcher',
+                    login_password='watch-secret', max_lag_bytes=1024)
+        res = run_module(MODULE, args)
+        assert res.get('failed') is True, res.get('problems')
+        assert 'pg_monitor' in res['msg'] and 'unknown' in res['msg'], res['msg']
+        assert res['read_all_stats'] is False
+        case.note(f"failed: {res['msg'][:200]}")
+        primary.psql('GRANT pg_monitor TO watcher')
+        ok = run_module(MODULE, args)
+        assert not ok.get('failed'), ok.get('msg')
+        assert ok['read_all_stats'] is True
+        case.note('with pg_monitor granted: passes')
+
+
+def test_disconnected_standby_lag_is_unknown_not_zero(pair, run_module, report):
+    primary, standby = pair
+    with report.case(GROUP_INFO, 'a standby cut off from its primary (issue 14 item 7)',
+                     'the primary is stopped; max_lag_bytes / max_lag_seconds checked on the standby: its '
+                     'lag is reported unknown (null) and the module fails saying no WAL receiver streams. '
+                     'On the parent commit it reported 0 bytes and 0 s of lag and passed') as case:
+        primary.stop()
+        wait_until(lambda: standby.psql('SELECT count(*) FROM pg_stat_wal_receiver WHERE status = '
+                                        "'streaming'") == '0', what='WAL receiver gone')
+        res = info(run_module, standby, max_lag_bytes=1024, max_lag_seconds=60)
+        assert res.get('failed') is True, res.get('replay')
+        assert res['replay']['lag_bytes'] is None and res['replay']['lag_seconds'] is None
+        assert 'unknown' in res['msg'] and 'WAL receiver' in res['msg'], res['msg']
+        case.note(f"failed: {res['msg'][:200]}")

@@ -176,13 +176,23 @@ def test_standby_replay_from_receiver():
 
 def test_standby_replay_caught_up_is_zero_seconds():
     replay = dict(receive_lsn='0/3000000', replayed_lsn='0/3000000', since_last_replay=3600.0, paused=False)
-    out = standby_replay(replay, None)
-    assert out['lag_bytes'] == 0 and out['lag_seconds'] == 0.0
+    out = standby_replay(replay, dict(flushed_lsn='0/3000000', status='streaming'))
+    assert out['lag_bytes'] == 0 and out['lag_seconds'] == 0.0 and out['streaming'] is True
+
+
+@pytest.mark.parametrize('receiver', [None, dict(flushed_lsn='0/3000000', status='waiting')])
+def test_standby_replay_without_streaming_receiver_is_unknown(receiver):
+    # Issue 14: a standby cut off from its primary reported 0 lag; it cannot know its lag.
+    replay = dict(receive_lsn='0/3000000', replayed_lsn='0/3000000', since_last_replay=3600.0, paused=False)
+    out = standby_replay(replay, receiver)
+    assert out['lag_bytes'] is None and out['lag_seconds'] is None and out['streaming'] is False
+    assert evaluate(True, [], receiver, out, max_lag_bytes=10 ** 9) == [
+        'standby: replay lag unknown (no WAL receiver streaming from the primary), which fails the limit']
 
 
 def test_standby_replay_without_anything_received():
     replay = dict(receive_lsn=None, replayed_lsn='0/3000000', since_last_replay=None, paused=False)
-    out = standby_replay(replay, None)
+    out = standby_replay(replay, dict(flushed_lsn=None, status='streaming'))
     assert out['received_lsn'] is None and out['lag_bytes'] is None and out['lag_seconds'] is None
 
 
@@ -221,11 +231,22 @@ def test_message_names_each_replica_over_its_limit():
     assert '; '.join(problems) == 'replica2: replay lag 123456 bytes > 100000; replica3: not connected'
 
 
-def test_limits_are_inclusive_and_unknown_lags_pass():
+def test_limits_are_inclusive_and_unknown_lags_fail():
     replicas = [replica('a', lag_bytes=100, lag_seconds=2.0), replica('b', lag_bytes=None, lag_seconds=None)]
-    assert evaluate(False, replicas, None, None, max_lag_bytes=100, max_lag_seconds=2.0) == []
+    unknown = 'b: replay lag unknown (no replay position reported), which fails the limit'
+    assert evaluate(False, replicas[:1], None, None, max_lag_bytes=100, max_lag_seconds=2.0) == []
+    assert evaluate(False, replicas, None, None, max_lag_bytes=100, max_lag_seconds=2.0) == [unknown]
     assert evaluate(False, replicas, None, None, max_lag_bytes=99, max_lag_seconds=1.5) == [
-        'a: replay lag 100 bytes > 99', 'a: replay lag 2 s > 1.5 s']
+        'a: replay lag 100 bytes > 99', 'a: replay lag 2 s > 1.5 s', unknown]
+    # Idle and caught up: PostgreSQL's null replay_lag with 0 bytes is 0 seconds.
+    assert evaluate(False, [replica('c', lag_bytes=0, lag_seconds=None)], None, None, max_lag_seconds=0) == []
+
+
+def test_hidden_statistics_fail_every_check_naming_the_privilege():
+    hidden = [replica('r', state=None, lag_bytes=None, lag_seconds=None)]
+    problems = evaluate(False, hidden, None, None, max_lag_bytes=1, read_all_stats=False)
+    assert 'pg_monitor' in problems[0] and problems[1].startswith('r: replay lag unknown (hidden')
+    assert evaluate(False, hidden, None, None, read_all_stats=False) == []   # no check asked for
 
 
 def test_zero_limit_fails_on_any_lag():
@@ -265,8 +286,8 @@ def test_expect_streaming_true_on_primary_and_standby():
 
 
 def test_standby_checks_itself_then_its_downstream_replicas():
-    replay = dict(lag_bytes=5000, lag_seconds=61.0)
-    downstream = [replica('cascade1', lag_bytes=9000)]
+    replay = dict(lag_bytes=5000, lag_seconds=61.0, streaming=True)
+    downstream = [replica('cascade1', lag_bytes=9000, lag_seconds=1.0)]
     problems = evaluate(True, downstream, dict(status='streaming'), replay, max_lag_bytes=1000,
                         max_lag_seconds=60, expect_streaming=True, self_name='replica1')
     assert problems == ['replica1: replay lag 5000 bytes > 1000', 'replica1: replay lag 61 s > 60 s',
