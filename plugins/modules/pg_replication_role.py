@@ -54,8 +54,9 @@ options:
       - How many concurrent connections the role may open; V(-1) means no limit.
       - Every streaming standby holds one connection, and C(pg_basebackup -X stream) needs two
         while it runs.
+      - When not given, the limit of an existing role is left as it is (for example one a DBA
+        set) and a new role gets none (V(-1)).
     type: int
-    default: -1
 extends_documentation_fragment:
   - catmaid.replication.connection
   - ansible.builtin.action_common_attributes
@@ -214,20 +215,23 @@ def describe(name: str, row: Optional[dict[str, Any]], password_readable: bool =
                 password_type=password_type(row['rolpassword']) if password_readable else 'unknown')
 
 
-def plan(row: Optional[dict[str, Any]], state: str, password: Optional[str], conn_limit: int,
+def plan(row: Optional[dict[str, Any]], state: str, password: Optional[str], conn_limit: Optional[int],
          password_readable: bool = True) -> list[Change]:
-    """The statements that bring the role from ``row`` (None: absent) to the wanted state."""
+    """The statements that bring the role from ``row`` (None: absent) to the wanted state.
+
+    ``conn_limit`` None leaves an existing role's limit alone (a new role gets none).
+    """
     if state == 'absent':
         return [Change('DROP')] if row is not None else []
-    limit = f'CONNECTION LIMIT {int(conn_limit)}'
+    limit = f'CONNECTION LIMIT {int(conn_limit)}' if conn_limit is not None else None
     if row is None:
-        return [Change('CREATE', ('REPLICATION', 'LOGIN', limit), password is not None)]
+        return [Change('CREATE', ('REPLICATION', 'LOGIN') + ((limit,) if limit else ()), password is not None)]
     options = []
     if not row['rolreplication']:
         options.append('REPLICATION')
     if not row['rolcanlogin']:
         options.append('LOGIN')
-    if int(row['rolconnlimit']) != int(conn_limit):
+    if limit and int(row['rolconnlimit']) != int(conn_limit):
         options.append(limit)
     set_password = password is not None and not (password_readable and verify(password, row['rolpassword']))
     if options or set_password:
@@ -235,7 +239,7 @@ def plan(row: Optional[dict[str, Any]], state: str, password: Optional[str], con
     return []
 
 
-def predict(before: dict[str, Any], changes: list[Change], conn_limit: int) -> dict[str, Any]:
+def predict(before: dict[str, Any], changes: list[Change], conn_limit: Optional[int]) -> dict[str, Any]:
     """The attributes ``changes`` would leave (used in check mode and for the diff)."""
     after = dict(before)
     for change in changes:
@@ -243,8 +247,10 @@ def predict(before: dict[str, Any], changes: list[Change], conn_limit: int) -> d
             after.update(exists=False, replication=False, login=False, conn_limit=None, password_type=None)
             continue
         if change.verb == 'CREATE':
-            after.update(exists=True, password_type=None)
-        after.update(replication=True, login=True, conn_limit=int(conn_limit))
+            after.update(exists=True, password_type=None, conn_limit=-1)
+        after.update(replication=True, login=True)
+        if conn_limit is not None:
+            after['conn_limit'] = int(conn_limit)
         if change.set_password:
             after['password_type'] = 'scram-sha-256'
     return after
@@ -312,7 +318,7 @@ def validate(params: dict[str, Any]) -> Optional[str]:
         return 'name must not be empty'
     if len(params['name'].encode('utf-8')) > 63:
         return 'name must be at most 63 bytes long (PostgreSQL would silently truncate it)'
-    if params['conn_limit'] < -1:
+    if params['conn_limit'] is not None and params['conn_limit'] < -1:
         return 'conn_limit must be -1 (no limit) or a number of connections'
     password = params.get('password')
     if password is not None:
@@ -387,7 +393,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
     name: str = params['name']
     password: Optional[str] = params['password']
-    conn_limit: int = params['conn_limit']
+    conn_limit: Optional[int] = params['conn_limit']
 
     error = validate(params)
     if error:
@@ -443,7 +449,7 @@ def main() -> None:
         name=dict(type='str', required=True),
         password=dict(type='str', no_log=True),
         state=dict(type='str', default='present', choices=['absent', 'present']),
-        conn_limit=dict(type='int', default=-1),
+        conn_limit=dict(type='int'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     pg_errors = (_pg.psycopg2.Error,) if _pg.psycopg2 is not None else ()

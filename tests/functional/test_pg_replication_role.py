@@ -102,7 +102,7 @@ def test_create_then_idempotent_and_secret_never_shown(clusters, run_module):
 
     first = run_ok(run_module, args, diff=True, verbosity=3)     # -vvv must not leak it either
     assert first['changed'] is True
-    assert first['queries'] == ['CREATE ROLE "replicator" WITH REPLICATION LOGIN CONNECTION LIMIT -1 '
+    assert first['queries'] == ['CREATE ROLE "replicator" WITH REPLICATION LOGIN '
                                 "PASSWORD '********'"]
     assert first['role'] == dict(name='replicator', exists=True, replication=True, login=True, conn_limit=-1,
                                  password_type='scram-sha-256')
@@ -194,7 +194,7 @@ def test_md5_hash_is_replaced(primary, run_module):
 def test_missing_attributes_and_conn_limit_corrected(primary, run_module):
     primary.psql('ALTER ROLE replicator WITH NOLOGIN NOREPLICATION CONNECTION LIMIT 2')
     base = dict(name='replicator', password='repl-secret', **primary.connection_args())
-    result = run_ok(run_module, base, diff=True)
+    result = run_ok(run_module, dict(base, conn_limit=-1), diff=True)
     assert result['changed'] is True
     assert result['queries'] == ['ALTER ROLE "replicator" WITH REPLICATION LOGIN CONNECTION LIMIT -1']
     assert result['diff']['before'] == dict(name='replicator', exists=True, replication=False, login=False,
@@ -217,7 +217,7 @@ def test_without_password_existing_password_is_kept(primary, run_module):
     # A new role without a password: created (with a warning), password left NULL.
     created = run_ok(run_module, dict(name='nopass', **primary.connection_args()))
     assert created['changed'] is True
-    assert created['queries'] == ['CREATE ROLE "nopass" WITH REPLICATION LOGIN CONNECTION LIMIT -1']
+    assert created['queries'] == ['CREATE ROLE "nopass" WITH REPLICATION LOGIN']
     assert created['role']['password_type'] is None
     assert any('no password' in w for w in created.get('warnings', []))
     assert stored(primary, 'nopass') == ''
@@ -429,3 +429,23 @@ def test_issue_passwords_log_in_and_server_verifier_kept(primary, run_module, re
             assert stored(primary, server_made) == before
             replication_login(primary, server_made, password)
             case.note(f'{ascii(password)}: module verifier logs in; server verifier kept')
+
+
+# -- issue 14 item 8 ------------------------------------------------------------------------------
+GROUP_INPUT = 'bad input: pg_replication_role (tests/functional/test_pg_replication_role.py)'
+
+
+def test_conn_limit_set_by_a_dba_is_kept_unless_given(primary, run_module, report):
+    with report.case(GROUP_INPUT, 'a connection limit a DBA set is left alone (issue 14 item 8)',
+                     'ALTER ROLE ... CONNECTION LIMIT 5 by hand, then the module without conn_limit: no change, '
+                     'the limit stays 5; conn_limit=7 sets 7. On the parent commit the default -1 silently '
+                     'removed the DBA\'s limit') as case:
+        primary.psql("CREATE ROLE limited WITH REPLICATION LOGIN CONNECTION LIMIT 5 PASSWORD 'pw-limited'")
+        res = run_ok(run_module, dict(name='limited', password='pw-limited', **primary.connection_args()))
+        assert res['changed'] is False, res['queries']
+        assert attrs(primary, 'limited') == 'true|true|5'
+        res = run_ok(run_module, dict(name='limited', conn_limit=7, **primary.connection_args()))
+        assert res['changed'] is True and attrs(primary, 'limited') == 'true|true|7'
+        created = run_ok(run_module, dict(name='fresh_role', **primary.connection_args()))
+        assert created['changed'] is True and attrs(primary, 'fresh_role') == 'true|true|-1'
+        case.note('limit 5 kept without conn_limit; conn_limit=7 applied; a new role has no limit')

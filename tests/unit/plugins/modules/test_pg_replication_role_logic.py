@@ -25,6 +25,9 @@ C = mod.Change
 @pytest.mark.parametrize('current, state, password, limit, readable, expected', [
     pytest.param(None, 'present', PW, -1, True,
                  [C('CREATE', ('REPLICATION', 'LOGIN', 'CONNECTION LIMIT -1'), True)], id='create'),
+    pytest.param(None, 'present', PW, None, True, [C('CREATE', ('REPLICATION', 'LOGIN'), True)],
+                 id='create-without-conn_limit'),
+    pytest.param(row(limit=3), 'present', PW, None, True, [], id='dba-limit-kept-without-conn_limit'),
     pytest.param(None, 'present', None, 5, True,
                  [C('CREATE', ('REPLICATION', 'LOGIN', 'CONNECTION LIMIT 5'), False)], id='create-no-password'),
     pytest.param(row(), 'present', PW, -1, True, [], id='unchanged'),
