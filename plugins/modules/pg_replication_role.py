@@ -14,8 +14,8 @@ description:
     C(REPLICATION) and C(LOGIN) attributes, the wanted connection limit and a
     C(scram-sha-256) password, or that it is absent.
   - The password never reaches the server in plain text. The module computes the
-    SCRAM-SHA-256 verifier itself (RFC 5802 and RFC 7677, PostgreSQL's format, 4096
-    iterations, a random 16-byte salt) and sends only that, so neither the server nor its log
+    SCRAM-SHA-256 verifier itself (RFC 5802 and RFC 7677, PostgreSQL's format, the server's
+    C(scram_iterations) on PostgreSQL 16 and later, else 4096 iterations, a random 16-byte salt) and sends only that, so neither the server nor its log
     sees the password, whatever C(log_statement) says.
   - A stored verifier is checked against O(password) by recomputing it with the stored salt and
     iteration count, so an unchanged password reports no change. A different password, an
@@ -172,6 +172,7 @@ from typing import Any, NamedTuple, Optional
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.catmaid.replication.plugins.module_utils import _pg
 from ansible_collections.catmaid.replication.plugins.module_utils._scram import (
+    DEFAULT_ITERATIONS,
     build_verifier,
     password_type,
     verify,
@@ -312,6 +313,16 @@ def standby_message(name: str, queries: list[str]) -> str:
             f"{'; '.join(queries)}")
 
 
+def verifier_iterations(major: int, setting: Any) -> int:
+    """The iteration count for a new verifier: the server's scram_iterations (16+), else 4096.
+
+    ``setting`` is ``current_setting('scram_iterations')`` on 16 and later, None before.
+    """
+    if major >= 16 and setting is not None and int(setting) >= 1:
+        return int(setting)
+    return DEFAULT_ITERATIONS
+
+
 def validate(params: dict[str, Any]) -> Optional[str]:
     """An error message for invalid options, or None."""
     if not params['name']:
@@ -368,11 +379,13 @@ def check_droppable(module: AnsibleModule, conn, name: str, row: dict[str, Any])
         module.fail_json(msg=dependencies_message(name, deps), queries=[])
 
 
-def execute(module: AnsibleModule, conn, name: str, change: Change, password: Optional[str], done: list[str]) -> None:
+def execute(module: AnsibleModule, conn, name: str, change: Change, password: Optional[str], done: list[str],
+            iterations: int = DEFAULT_ITERATIONS) -> None:
     """Run one change; the verifier is a query parameter, the name a quoted identifier."""
     from psycopg2 import sql  # psycopg2 exists: _pg.connect checked it
 
-    args = [build_verifier(password)] if change.set_password and password is not None else None
+    args = ([build_verifier(password, iterations=iterations)]
+            if change.set_password and password is not None else None)
     ident = sql.Identifier(name).as_string(conn)
     if args is not None:
         ident = ident.replace('%', '%%')    # the identifier sits in a string psycopg2 %-formats
@@ -430,8 +443,12 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             after = predict(before, changes, conn_limit)
         else:
             done: list[str] = []
+            setting = None
+            if info['major'] >= 16 and any(c.set_password for c in changes):
+                setting = (_pg.fetch_one(conn, "SELECT current_setting('scram_iterations') AS n") or {}).get('n')
+            iterations = verifier_iterations(info['major'], setting)
             for change in changes:
-                execute(module, conn, name, change, password, done)
+                execute(module, conn, name, change, password, done, iterations)
             new_row, readable_after = read_role(module, conn, name)
             after = describe(name, new_row, readable_after)
     finally:

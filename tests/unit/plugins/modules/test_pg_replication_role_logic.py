@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.catmaid.replication.plugins.module_utils import _scram
 from ansible_collections.catmaid.replication.plugins.module_utils._scram import build_verifier
 from ansible_collections.catmaid.replication.plugins.modules import pg_replication_role as mod
 
@@ -170,3 +171,17 @@ def test_pg_error_text_never_echoes_the_statement():
     text = mod.pg_error_text(exc)
     assert text == 'permission denied to create role (Only superusers may do that.) [SQLSTATE 42501]'
     assert mod.pg_error_text(ValueError('SCRAM-SHA-256$secret')) == 'ValueError'
+
+
+@pytest.mark.parametrize('major, setting, expected', [
+    (15, None, 4096),           # no scram_iterations before 16
+    (16, '4096', 4096),
+    (16, '10000', 10000),       # issue 14: a DBA's higher count was ignored
+    (17, 16384, 16384),
+    (16, None, 4096),
+])
+def test_verifier_uses_the_servers_scram_iterations(major, setting, expected):
+    iterations = mod.verifier_iterations(major, setting)
+    assert iterations == expected
+    verifier = _scram.build_verifier('pw', iterations=iterations)
+    assert verifier.startswith(f'SCRAM-SHA-256${expected}:') and _scram.verify('pw', verifier)
