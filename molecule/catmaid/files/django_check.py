@@ -11,9 +11,12 @@ from django.conf import settings
 
 
 def memcached(command: bytes) -> bytes:
-    """One raw memcached text-protocol command; the answer up to END."""
-    host, port = settings.CACHES['default']['LOCATION'].rsplit(':', 1)
-    with socket.create_connection((host.strip('[]'), int(port)), timeout=10) as sock:
+    """One raw memcached text-protocol command over the cache's unix socket; the answer up to END."""
+    location = settings.CACHES['default']['LOCATION']
+    assert location.startswith('unix:'), location
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(location[len('unix:'):])
         sock.sendall(command + b'\r\n')
         data = b''
         while not data.endswith(b'END\r\n'):

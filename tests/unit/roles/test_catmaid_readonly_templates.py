@@ -2,12 +2,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The catmaid_readonly role's templates, rendered by ansible's own Templar with the role's
 defaults and vars, for every option combination: the settings fragment is valid Python that,
-run the way the README tells (exec at the end of settings.py), sets what the guide asks for."""
+run the way the README tells (exec at the end of settings.py), sets what the guide asks for;
+and (issue 18 item 2) no value of any variable that reaches it can add a statement to it."""
 
 from __future__ import annotations
 
 import ast
 import itertools
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,8 @@ def render(template: str, **overrides: Any) -> str:
     variables: dict[str, Any] = {}
     for part in ('defaults', 'vars'):
         variables.update(_trusted(loader.load_from_file(str(ROLE / part / 'main.yml'))))
-    variables.update(overrides)
     variables['ansible_managed'] = MANAGED
+    variables.update(overrides)
     templar = Templar(loader=loader, variables=variables)
     source = trust_as_template((ROLE / 'templates' / template).read_text(encoding='utf-8'))
     return templar.template(source, escape_backslashes=False)
@@ -52,14 +54,14 @@ def run_fragment(text: str, installed_apps: Any) -> dict[str, Any]:
 
 VERSIONS = ['3.2', '3.2.25', '4.0.10', '4.1', '4.2.16', '5.1']
 BACKENDS = ['cache', 'file']
-ADDRESSES = ['127.0.0.1', '::1']
+SOCKETS = ['/run/catmaid-memcached/memcached.sock', '/run/other/m.sock']
 SIZES = [1, 10, 512]
 
 
-@pytest.mark.parametrize('version,backend,address,size', list(itertools.product(VERSIONS, BACKENDS, ADDRESSES, SIZES)))
-def test_fragment_is_python_with_the_guides_settings(version, backend, address, size):
+@pytest.mark.parametrize('version,backend,socket,size', list(itertools.product(VERSIONS, BACKENDS, SOCKETS, SIZES)))
+def test_fragment_is_python_with_the_guides_settings(version, backend, socket, size):
     text = render('readonly_settings.py.j2', catmaid_readonly_django_version=version,
-                  catmaid_readonly_session_backend=backend, catmaid_readonly_memcached_address=address,
+                  catmaid_readonly_session_backend=backend, catmaid_readonly_memcached_socket=socket,
                   catmaid_readonly_cache_max_value_mb=size, catmaid_readonly_session_file_path="/srv/cat maid/it's here")
     ast.parse(text)
     assert text.startswith('#') and MANAGED in text.splitlines()[1]
@@ -67,13 +69,14 @@ def test_fragment_is_python_with_the_guides_settings(version, backend, address, 
     ns = run_fragment(text, ('django.contrib.auth', 'catmaid'))
     assert ns['EMAIL_BACKEND'] == 'django.core.mail.backends.dummy.EmailBackend'
     cache = ns['CACHES']['default']
-    location = '[::1]:11211' if address == '::1' else '127.0.0.1:11211'
-    assert cache['LOCATION'] == location
+    assert cache['LOCATION'] == f'unix:{socket}'
     new = tuple(int(p) for p in version.split('.')[:2]) >= (4, 1)
     if new:
         assert cache['BACKEND'] == 'django.core.cache.backends.memcached.PyMemcacheCache'
         assert 'server_max_value_length' not in cache['OPTIONS']
         assert cache['OPTIONS']['ignore_exc'] is True
+        # Issue 18 item 3: no pool limit unless one is asked for (pymemcache's default: unbounded).
+        assert 'max_pool_size' not in cache['OPTIONS']
     else:
         assert cache['BACKEND'] == 'django.core.cache.backends.memcached.MemcachedCache'
         assert cache['OPTIONS'] == {'server_max_value_length': size * 1024 * 1024}
@@ -104,13 +107,80 @@ def test_fragment_documents_its_include_line_with_the_real_path():
     assert "exec(compile(" in text
 
 
-@pytest.mark.parametrize('address,size,memory', [('127.0.0.1', 10, 64), ('::1', 1, 2), ('127.0.0.2', 512, 1024)])
-def test_memcached_conf_binds_loopback_with_the_item_limit_of_the_cache(address, size, memory):
-    text = render('memcached.conf.j2', catmaid_readonly_memcached_address=address,
+@pytest.mark.parametrize('pool', [1, 64])
+def test_a_pool_limit_is_written_only_when_asked_for(pool):
+    text = render('readonly_settings.py.j2', catmaid_readonly_django_version='4.2', catmaid_readonly_cache_max_pool_size=pool)
+    assert run_fragment(text, ())['CACHES']['default']['OPTIONS']['max_pool_size'] == pool
+
+
+@pytest.mark.parametrize('socket,size,memory', [('/run/catmaid-memcached/memcached.sock', 10, 64),
+                                                ('/run/x/m.sock', 1, 2), ('/run/y/z.sock', 512, 1024)])
+def test_memcached_conf_listens_on_the_socket_only_with_the_item_limit_of_the_cache(socket, size, memory):
+    text = render('memcached.conf.j2', catmaid_readonly_memcached_socket=socket,
                   catmaid_readonly_cache_max_value_mb=size, catmaid_readonly_memcached_memory_mb=memory)
     options = [line for line in text.splitlines() if line and not line.startswith('#')]
-    assert f'-l {address}' in options
+    assert f'-s {socket}' in options and '-a 0660' in options
     assert f'-I {size}m' in options
     assert f'-m {memory}' in options
-    assert '-U 0' in options and '-p 11211' in options
-    assert sum(1 for o in options if o.startswith('-l ')) == 1
+    assert '-U 0' in options
+    assert not [o for o in options if o.split()[0] in ('-l', '-p', '--listen', '--port')]
+
+
+def test_tmpfiles_creates_the_socket_directory_for_memcached_and_the_web_group_only():
+    text = render('tmpfiles.conf.j2', catmaid_readonly_memcached_socket='/run/cm/memcached.sock',
+                  catmaid_readonly_web_group='catmaid')
+    lines = [line for line in text.splitlines() if line and not line.startswith('#')]
+    assert lines == ['d /run/cm 2710 memcache catmaid -']
+
+
+# Issue 18 item 2: every variable that reaches the fragment, with values that try to end a
+# string or a comment and start a statement of their own (newline, carriage return, form feed,
+# Unicode line separators, quotes and backslashes, a NUL, a template).
+HOSTILE = [
+    "4.2\nimport os; os.system('id')\n#",
+    "4.2\rimport os; os.system('id')\r#",
+    "4.2\r\nimport os\r\n#",
+    "x'; import os; os.system('id'); y='",
+    'x"; import os; os.system("id"); y="',
+    "x'''; import os #",
+    'x\\',
+    '\\\nimport os',
+    "\u2028import os\u2029import sys\x85import re\x0cimport io\x0bimport abc",
+    "a\x00b",
+    "{{ lookup('pipe', 'id') }}",
+]
+STRING_VARIABLES = ['catmaid_readonly_django_version', 'catmaid_readonly_settings_path',
+                    'catmaid_readonly_session_file_path', 'catmaid_readonly_memcached_socket', 'ansible_managed']
+NUMBER_VARIABLES = ['catmaid_readonly_cache_max_value_mb', 'catmaid_readonly_cache_max_pool_size']
+
+
+def _shape(text: str) -> str:
+    """The fragment's syntax tree with every literal value blanked: what it does, not with what."""
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            node.value = None
+    return ast.dump(tree)
+
+
+@pytest.mark.parametrize('pymemcache', [True, False])
+@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('value', HOSTILE)
+@pytest.mark.parametrize('variable', STRING_VARIABLES + NUMBER_VARIABLES)
+def test_no_value_of_any_variable_adds_a_statement_to_the_fragment(variable, value, backend, pymemcache):
+    """Rendered with a hostile value, the fragment parses to the very same statements as with a
+    harmless one (only literals differ), and running it imports and runs nothing of the value."""
+    base = {'catmaid_readonly_django_version': '4.2', 'catmaid_readonly_session_backend': backend,
+            '__catmaid_readonly_pymemcache': pymemcache}
+    if variable in NUMBER_VARIABLES:
+        value = '10' + value            # what a careless -e could give; rendered as a number
+    expected = _shape(render('readonly_settings.py.j2', **base))
+    text = render('readonly_settings.py.j2', **dict(base, **{variable: value}))
+    assert _shape(text) == expected, text
+    before = set(sys.modules)
+    ns = run_fragment(text, ('a',))
+    assert set(sys.modules) == before
+    if variable == 'catmaid_readonly_session_file_path' and backend == 'file':
+        assert ns['SESSION_FILE_PATH'] == value
+    if variable == 'catmaid_readonly_memcached_socket':
+        assert ns['CACHES']['default']['LOCATION'] == 'unix:' + value
