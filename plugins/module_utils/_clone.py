@@ -251,6 +251,21 @@ def version_mismatch_message(primary_major: int, local_major: Optional[int], bin
             f'{local}; install the PostgreSQL {primary_major} server package or set pg_bin_dir')
 
 
+def data_dir_major_message(data_dir: str, local_major: Optional[int], primary_major: int,
+                           empty: bool) -> Optional[str]:
+    """An error when ``data_dir`` holds a cluster of another major than the primary's, else None.
+
+    A clone of another major never replaces it, force or not: that cluster belongs to another
+    installed PostgreSQL (for example Debian's 13/main beside 15/main).
+    """
+    if empty or local_major is None or local_major == primary_major:
+        return None
+    return (f'refusing to replace {data_dir}: it holds a PostgreSQL {local_major} cluster (PG_VERSION) and '
+            f'the primary runs PostgreSQL {primary_major}; a clone of another major never replaces it, '
+            f'force or not. Clone into a data directory of PostgreSQL {primary_major} (for example '
+            f'/var/lib/postgresql/{primary_major}/main), or remove that cluster yourself if it is to go')
+
+
 def slot_exists_error(stderr: str) -> bool:
     """True when pg_basebackup -C failed only because the slot already exists."""
     return bool(re.search(r'replication slot ".*" already exists', stderr))

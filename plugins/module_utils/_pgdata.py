@@ -10,19 +10,35 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import tempfile
 from typing import Optional
 
 
+def parse_pg_version(text: str, path: str = 'PG_VERSION') -> int:
+    """Major version from the content of ``PG_VERSION`` ("15" -> 15, "9.6" -> 9).
+
+    Raises ValueError with a message naming the file and its content when it holds anything else.
+    """
+    first = text.strip().split('.')[0]
+    if not re.fullmatch(r'[0-9]{1,3}', first) or len(text.strip()) > 16:
+        raise ValueError(f'{path} holds {text.strip()[:40]!r}, not a PostgreSQL major version: '
+                         'this is not an intact PostgreSQL data directory')
+    return int(first)
+
+
 def read_pg_version(data_dir: str) -> Optional[int]:
-    """Major version from ``PG_VERSION`` ("15" -> 15, "9.6" -> 9), or None when absent."""
+    """Major version from ``PG_VERSION`` ("15" -> 15, "9.6" -> 9), or None when absent.
+
+    Raises ValueError (see parse_pg_version) when the file holds no version.
+    """
     path = os.path.join(data_dir, 'PG_VERSION')
     try:
-        with open(path, encoding='ascii') as handle:
-            text = handle.read().strip()
+        with open(path, encoding='ascii', errors='replace') as handle:
+            text = handle.read(4096)
     except FileNotFoundError:
         return None
-    return int(text.split('.')[0])
+    return parse_pg_version(text, path)
 
 
 def find_bin_dir(major: Optional[int], explicit: Optional[str] = None,

@@ -71,6 +71,7 @@ options:
     description:
       - Password of O(user). Without it, libpq's usual sources (for example C(~/.pgpass) of the
         OS user running the module) are used.
+      - Must not be empty (libpq would take an empty password for none).
     type: str
   sslmode:
     description:
@@ -113,7 +114,8 @@ options:
       - Replace a data directory that holds another cluster, a cluster that is not a standby of
         the primary, or files that are not a cluster at all. Its configuration files are saved into
         O(backup_dir) first.
-      - Never replaces a data directory a server is running in.
+      - Never replaces a data directory a server is running in, nor a cluster of another PostgreSQL
+        major than the primary's (its C(PG_VERSION)), nor one whose C(PG_VERSION) is unreadable.
     type: bool
     default: false
   backup_dir:
@@ -332,31 +334,36 @@ class Cloner:
         st = os.stat(self.parent)
         return st.st_uid, st.st_gid
 
-    def local_sysid(self, major: Optional[int]) -> Optional[str]:
+    def local_sysid(self, major: Optional[int], path: str) -> Optional[str]:
         bin_dir = find_bin_dir(major, self.p['pg_bin_dir'])
         controldata = os.path.join(bin_dir, 'pg_controldata') if bin_dir else ''
         if controldata and os.access(controldata, os.X_OK):
-            rc, out, dummy = self._run_command([controldata, '-D', self.data_dir])
+            rc, out, dummy = self._run_command([controldata, '-D', path])
             sysid = _clone.parse_controldata_sysid(out) if rc == 0 else None
             if sysid:
                 return sysid
         try:
-            with open(os.path.join(self.data_dir, 'global', 'pg_control'), 'rb') as handle:
+            with open(os.path.join(path, 'global', 'pg_control'), 'rb') as handle:
                 return _clone.sysid_from_pg_control(handle.read(8))
         except OSError:
             return None
 
-    def local_facts(self, primary_sysid: str) -> tuple[_clone.Facts, Optional[int]]:
-        if not os.path.lexists(self.data_dir):
+    def local_facts(self, primary_sysid: str, path: Optional[str] = None) -> tuple[_clone.Facts, Optional[int]]:
+        """Facts about the data directory (or ``path``, the set-aside copy check mode looks at)."""
+        path = path or self.data_dir
+        if not os.path.lexists(path):
             return _clone.Facts(exists=False, primary_sysid=primary_sysid, force=self.p['force']), None
-        if not os.path.isdir(self.data_dir):
-            self.fail(f'{self.data_dir} exists and is not a directory')
-        entries = os.listdir(self.data_dir)
-        major = read_pg_version(self.data_dir) if 'PG_VERSION' in entries else None
+        if not os.path.isdir(path):
+            self.fail(f'{path} exists and is not a directory')
+        entries = os.listdir(path)
+        try:
+            major = read_pg_version(path) if 'PG_VERSION' in entries else None
+        except ValueError as exc:
+            self.fail(f'refusing to touch {self.data_dir}: {exc}')
         facts = _clone.Facts(
             exists=True, empty=not entries, has_pg_version='PG_VERSION' in entries,
-            running=postmaster_running(self.data_dir),
-            local_sysid=self.local_sysid(major) if 'PG_VERSION' in entries else None,
+            running=postmaster_running(path),
+            local_sysid=self.local_sysid(major, path) if 'PG_VERSION' in entries else None,
             primary_sysid=primary_sysid,
             standby_configured='standby.signal' in entries or 'recovery.conf' in entries,
             force=self.p['force'])
@@ -582,17 +589,32 @@ class Cloner:
             if backup == self.data_dir or backup.startswith(self.data_dir + os.sep):
                 self.fail(f"backup_dir={p['backup_dir']} lies inside data_dir, which a replace removes: "
                           'choose a directory outside it')
+        if p['password'] == '':
+            self.fail('password must not be empty: libpq would take an empty password for none and '
+                      'use ~/.pgpass or PGPASSWORD instead; give the password, or omit the option to '
+                      'use those sources on purpose')
         owner = self.owner()
+        restore = None
         if not self.module.check_mode:
             self.clean_leftovers()
+        else:
+            # What clean_leftovers() would do: look at the set-aside copy it would restore.
+            dummy, restore = _clone.select_leftovers(os.listdir(self.parent), self.name,
+                                                     os.path.lexists(self.data_dir))
+            if restore:
+                self.module.warn(f'{self.data_dir} is missing after an interrupted run: the run would '
+                                 f'restore it from {restore} first')
 
         sysid, timeline, major = self.identify_primary()
         self.result.update(system_identifier=sysid, timeline=timeline, pg_version=major)
-        facts, local_major = self.local_facts(sysid)
+        facts, local_major = self.local_facts(sysid, os.path.join(self.parent, restore) if restore else None)
         decision = _clone.decide(facts, self.data_dir)
         self.result['action'] = decision.action
         if decision.action == _clone.REFUSE:
             self.fail(decision.msg)
+        mismatch = _clone.data_dir_major_message(self.data_dir, local_major, major, facts.empty)
+        if decision.action != _clone.UNCHANGED and mismatch:
+            self.fail(mismatch)
         if decision.action == _clone.UNCHANGED:
             self.result['msg'] = decision.msg
             self.module.exit_json(**self.result)

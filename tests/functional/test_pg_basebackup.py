@@ -514,3 +514,90 @@ def test_existing_backup_dir_is_not_chmodded_or_chowned(primary, clusters, run_m
         uid = pwd.getpwnam(PG_USER).pw_uid
         assert all((shared / name).stat().st_uid == uid for name in res['saved_files'])
         case.note(f"backup_dir 0755 root kept; saved {len(res['saved_files'])} files owned by postgres")
+
+
+GROUP_INPUT = 'bad input: pg_basebackup module (tests/functional/test_pg_basebackup.py)'
+
+
+def test_empty_password_is_refused_not_replaced_by_pgpass(primary, clusters, run_module, workdir, report):
+    with report.case(GROUP_INPUT, 'an empty password (issue 14 item 8)',
+                     'password="" while the postgres user\'s ~/.pgpass holds a working password: the module '
+                     'fails saying the password is empty and clones nothing. On the parent commit the empty '
+                     'password was dropped and libpq silently logged in with ~/.pgpass') as case:
+        home = Path(pwd.getpwnam(PG_USER).pw_dir)
+        pgpass = home / '.pgpass'
+        saved = pgpass.read_bytes() if pgpass.exists() else None
+        fd = os.open(pgpass, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, 'a') as handle:
+            handle.write(f'127.0.0.1:{primary.port}:*:replicator:{SECRET}\n')
+        shutil_chown(pgpass)
+        try:
+            parent = replica_parent(workdir)
+            res = run_module(MODULE, clone_args(primary, parent / 'data', password=''))
+        finally:
+            if saved is None:
+                pgpass.unlink()
+            else:
+                pgpass.write_bytes(saved)
+        assert res.get('failed') is True, res.get('msg')
+        assert 'password' in res['msg'] and 'empty' in res['msg'], res['msg']
+        assert list(parent.iterdir()) == []
+        case.note(f"refused: {res['msg'][:160]}")
+
+
+def test_malformed_pg_version_is_a_clear_error(primary, clusters, run_module, workdir, report):
+    with report.case(GROUP_INPUT, 'a malformed PG_VERSION (issue 14 item 8)',
+                     'data_dir holds PG_VERSION "fifteen": the module fails naming the file, no traceback, '
+                     'the directory untouched. On the parent commit it died with a Python traceback '
+                     '(ValueError: invalid literal for int())') as case:
+        parent = replica_parent(workdir)
+        data_dir = parent / 'data'
+        data_dir.mkdir(mode=0o700)
+        (data_dir / 'PG_VERSION').write_text('fifteen\n')
+        for p in (data_dir, data_dir / 'PG_VERSION'):
+            shutil_chown(p)
+        before = snapshot(data_dir)
+        res = run_module(MODULE, clone_args(primary, data_dir, force=True))
+        assert res.get('failed') is True
+        assert 'PG_VERSION' in res['msg'] and 'fifteen' in res['msg'], res['msg']
+        assert 'Traceback' not in json.dumps({k: v for k, v in res.items() if not k.startswith('_')})
+        assert snapshot(data_dir) == before
+        case.note(f"failed: {res['msg'][:160]}")
+
+
+def test_cluster_of_another_major_is_not_replaced_even_with_force(primary, clusters, run_module, report):
+    with report.case(GROUP_INPUT, 'force and a data directory of another major (issue 14 item 8)',
+                     'data_dir holds a stopped PostgreSQL 13 cluster (PG_VERSION 13), the primary runs 15, '
+                     'force=true: the module refuses naming both majors and leaves the cluster as it was. On '
+                     'the parent commit the 13 cluster was deleted and replaced by a 15 clone') as case:
+        old = old_cluster(clusters)
+        (old.data_dir / 'PG_VERSION').write_text('13\n')
+        before = snapshot(old.data_dir)
+        res = run_module(MODULE, clone_args(primary, old.data_dir, force=True))
+        assert res.get('failed') is True, res.get('msg')
+        assert 'PostgreSQL 13' in res['msg'] and f'PostgreSQL {primary.major}' in res['msg'], res['msg']
+        assert snapshot(old.data_dir) == before
+        assert leftovers(old.data_dir.parent) == []
+        case.note(f"refused: {res['msg'][:200]}")
+
+
+def test_check_mode_predicts_the_restore_of_a_set_aside_directory(primary, clusters, run_module, workdir, report):
+    with report.case(GROUP_INPUT, 'check mode after a run died inside the swap (issue 14 item 8)',
+                     'the data directory (a standby of the primary) is missing and its set-aside copy '
+                     '.data.old-XXXX exists: check mode predicts what the run does (restore it, unchanged), '
+                     'and the run does that. On the parent commit check mode predicted "would clone"') as case:
+        parent = replica_parent(workdir)
+        data_dir = parent / 'data'
+        assert run_module(MODULE, clone_args(primary, data_dir))['changed'] is True
+        (data_dir / 'standby.signal').write_text('')
+        shutil_chown(data_dir / 'standby.signal')
+        aside = parent / '.data.old-k3y7q2'
+        data_dir.rename(aside)
+        predicted = run_module(MODULE, clone_args(primary, data_dir), check=True)
+        assert predicted.get('failed') is not True, predicted.get('msg')
+        assert aside.exists() and not data_dir.exists()
+        done = run_module(MODULE, clone_args(primary, data_dir))
+        assert done.get('failed') is not True, done.get('msg')
+        assert action_of(done) == 'unchanged' and data_dir.exists() and not aside.exists()
+        assert (action_of(predicted), predicted['changed']) == (action_of(done), done['changed']), predicted['msg']
+        case.note(f"check mode: {predicted['msg'][:120]}; run: {done['msg'][:80]}")

@@ -243,3 +243,13 @@ def test_connect_error_messages(detail, words):
 ])
 def test_slot_exists_error(stderr, exists):
     assert _clone.slot_exists_error(stderr) is exists
+
+
+@pytest.mark.parametrize('local, primary, empty, refused', [
+    (13, 15, False, True), (15, 15, False, False), (None, 15, False, False), (13, 15, True, False),
+])
+def test_data_dir_of_another_major_is_never_replaced(local, primary, empty, refused):
+    msg = _clone.data_dir_major_message('/d', local, primary, empty)
+    assert (msg is not None) == refused
+    if refused:
+        assert f'PostgreSQL {local}' in msg and f'PostgreSQL {primary}' in msg
