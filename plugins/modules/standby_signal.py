@@ -73,6 +73,7 @@ options:
         configuration file, a command line or the module's result.
       - When omitted, O(passfile) is neither written nor named in C(primary_conninfo) unless
         O(passfile) is given explicitly (then you manage that file yourself).
+      - Must not be empty (libpq would take an empty password for none).
     type: str
   passfile:
     description:
@@ -599,6 +600,10 @@ def main() -> None:
         required_if=[('state', 'standby', ('primary_host', 'replication_user'))],
     )
     p = module.params
+    if p['password'] == '':
+        module.fail_json(msg='password must not be empty: libpq would take an empty password for none and '
+                             'the standby would use ~/.pgpass or PGPASSWORD instead; give the password, or '
+                             'omit the option (and name your own passfile) to use those on purpose.')
     data_dir = os.path.abspath(p['data_dir']).rstrip('/') or '/'
     if not os.path.isdir(data_dir):
         module.fail_json(msg=f'data_dir {data_dir} is not a directory.')
