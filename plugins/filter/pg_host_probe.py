@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filter catmaid.replication.pg_host_probe: what PostgreSQL a host has and would get.
 
-The roles read a host's PostgreSQL state with one command (the primary role's probe script,
-``__primary_probe_script``) instead of one task per question. Its output has one entry per line,
+The roles read a host's PostgreSQL state with one command (the probe script of catmaid.replication.catmaid_replication,
+``__cr_probe_script``) instead of one task per question. Its output has one entry per line,
 each starting with its kind:
 
     cluster <pg_lsclusters --no-header line>

@@ -80,7 +80,7 @@ def test_replica_host_with_a_live_user_database(lab):
         data_before = psql(OUTSIDER, sql, db='catmaid')
         slots_before = psql(PRIMARY, 'SELECT string_agg(slot_name, \',\' ORDER BY slot_name) FROM pg_replication_slots')
         _refused('live-database', c, extra_inventory={'replicas': {'hosts': {OUTSIDER: None}}},
-                 expect=('holds data', 'catmaid', 'replica_force', 'Nothing was changed on any host'), nodes=NODES + [OUTSIDER])
+                 expect=('holds data', 'catmaid', 'catmaid_replication_force', 'Nothing was changed on any host'), nodes=NODES + [OUTSIDER])
         assert psql(OUTSIDER, sql, db='catmaid') == data_before
         assert psql(PRIMARY, 'SELECT string_agg(slot_name, \',\' ORDER BY slot_name) FROM pg_replication_slots') == slots_before
         allow = dexec(PRIMARY, 'bash', '-c', 'grep -h allow /etc/nginx/stream.d/*.conf').stdout.split('\n')

@@ -163,12 +163,17 @@ def test_key_files_private(lab):
 
 
 def test_verify_full_with_the_distributed_certificate(lab):
-    with REPORT.case(G, 'sslmode=verify-full, the primary\'s certificate distributed to the replicas',
+    with REPORT.case(G, 'sslmode=verify-full, the replication set\'s CA on every node',
                      'after site.yml -e catmaid_replication_sslmode=verify-full (the -vvv run above): each replica has '
-                     'the primary\'s certificate as its trust anchor (0644, postgres), its primary_conninfo and WAL '
+                     'the replication set\'s CA certificate as its trust anchor (0644, postgres), the same file as on the '
+                     'primary, whose server certificate it signed (openssl verify); its primary_conninfo and WAL '
                      'receiver use verify-full, both stream and every row arrives') as c:
         write_rows('verify-full', 200)
-        server_crt = dexec(PRIMARY, 'bash', '-c', 'cat /etc/postgresql/*/main/ssl/server.crt').stdout
+        server_crt = dexec(PRIMARY, 'bash', '-c', 'cat /etc/postgresql/*/main/ssl/catmaid-replication-ca.crt').stdout
+        signed = dexec(PRIMARY, 'bash', '-c', 'cd /etc/postgresql/*/main/ssl && openssl verify -CAfile catmaid-replication-ca.crt '
+                                              'server.crt').stdout
+        assert signed.strip().endswith(': OK'), signed
+        c.note(f'{PRIMARY}: {signed.strip()}')
         wait_streaming(120, c)
         for r in REPLICAS:
             conninfo = psql(r, "SELECT setting FROM pg_settings WHERE name = 'primary_conninfo'")
@@ -178,21 +183,21 @@ def test_verify_full_with_the_distributed_certificate(lab):
             assert dexec(r, 'cat', root).stdout == server_crt
             st = dexec(r, 'stat', '-c', '%a %U', root).stdout.split()
             c.note(f'{r}: primary_conninfo and WAL receiver sslmode=verify-full, sslrootcert {root} ({" ".join(st)}) '
-                   f'= the primary\'s certificate')
+                   f'= the CA certificate on the primary')
         check_rows_everywhere('verify-full', 200, c)
 
 
 def test_wrong_certificate_is_refused(lab):
     r = REPLICAS[0]
     with REPORT.case(G, 'a replica pointed at a host with the wrong certificate refuses to connect',
-                     '(1) site.yml --limit a replica, verify-full with the distributed certificate as sslrootcert, '
+                     '(1) site.yml --limit a replica, verify-full with the replication set\'s CA as sslrootcert, '
                      'the primary addressed by its IP (the certificate names fl-primary): fails at the replica\'s first '
                      'login and changes nothing; (2) an impostor PostgreSQL '
                      f'on {OUTSIDER} with a self-made certificate for "fl-primary" is refused under verify-full '
                      '("certificate verify failed") although sslmode=require without a root certificate would have talked to it') as c:
         ip = dexec(PRIMARY, 'hostname', '-I').stdout.split()[0]
         starts = {n: psql(n, 'SELECT pg_postmaster_start_time()') for n in NODES}
-        root = dexec(r, 'bash', '-c', 'ls /etc/postgresql/*/main/primary-root.crt').stdout.strip()
+        root = dexec(r, 'bash', '-c', 'ls /etc/postgresql/*/main/ssl/catmaid-replication-ca.crt').stdout.strip()
         res = ansible_playbook(SITE, '--limit', r, extra_vars={'catmaid_replication_sslmode': 'verify-full',
                                                                'catmaid_replication_sslrootcert': root,
                                                                'catmaid_replication_primary_address': ip})

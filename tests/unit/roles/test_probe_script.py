@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, catmaid.replication developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The primary role's probe script (``__primary_probe_script``) run by a real ``sh`` against stand-in
+"""The probe script of catmaid.replication.catmaid_replication (``__catmaid_replication_probe_script``) run by a real ``sh`` against stand-in
 ``pg_lsclusters``, ``dpkg-query`` and ``apt-cache``, and its output read by the filter
 ``catmaid.replication.pg_host_probe``, as the entry point ``plan`` does on a host."""
 
@@ -18,7 +18,7 @@ import yaml
 from ansible_collections.catmaid.replication.plugins.filter.pg_host_probe import pg_host_probe
 
 REPO = Path(__file__).resolve().parents[3]
-SCRIPT = yaml.safe_load((REPO / 'roles/primary/vars/main.yml').read_text())['__primary_probe_script']
+SCRIPT = yaml.safe_load((REPO / 'roles/catmaid_replication/vars/main.yml').read_text())['__catmaid_replication_probe_script']
 LSCLUSTERS = ('15  main    5432 online postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n'
               '13  old     5433 down   postgres /var/lib/postgresql/13/old  /var/log/postgresql/postgresql-13-old.log\n')
 # What this machine has: the probe always looks at the real /usr/lib/postgresql.

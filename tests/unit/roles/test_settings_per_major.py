@@ -5,10 +5,11 @@
 The containers here prove 13, 15 and 17; the other majors cannot be installed on this machine,
 so their configuration is proven here, from the same inputs a real run uses:
 
-* the user's ``catmaid_replication_*`` variables go through ``playbooks/site.yml``'s role
-  variables (primary play, replica play) and the replica role's mapping onto the primary role's
-  ``settings`` entry point (``roles/replica/tasks/standby.yml``), all read from the files;
-* ``roles/primary/templates/replication.conf.j2`` is rendered by Ansible's own Templar for the
+* the user's ``catmaid_replication_*`` variables, with the one set of defaults in
+  ``roles/catmaid_replication/defaults/main.yml``, and the replication set the roles derive from the inventory
+  (``plugins/plugin_utils/_topology.py``, the logic of catmaid.replication.topology), all read from
+  the files;
+* ``roles/catmaid_replication/templates/replication.conf.j2`` is rendered by Ansible's own Templar for the
   primary and for a replica (both must get the same file, so a replica can take over);
 * the replica's standby configuration comes from ``_standby.standby_config`` with the options
   the replica role gives ``standby_signal`` (templated from the same variables).
@@ -27,6 +28,7 @@ from ansible.template import Templar, trust_as_template
 
 from ansible_collections.catmaid.replication.plugins.module_utils._standby import (
     StandbyOptions, parse_conf, standby_config, version_profile)
+from ansible_collections.catmaid.replication.plugins.plugin_utils._topology import resolve
 
 REPO = Path(__file__).resolve().parents[3]
 ROLES = REPO / 'roles'
@@ -64,31 +66,6 @@ def _role_vars(role: str) -> dict[str, Any]:
     return out
 
 
-def _site_play(role: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(play vars, role vars) of the site play that applies ``catmaid.replication.<role>``.
-
-    Play vars include its ``vars_files`` (relative to playbooks/), which win over ``vars`` as in Ansible."""
-    for play in _load(REPO / 'playbooks' / 'site.yml'):
-        for entry in play.get('roles', []):
-            if entry.get('role') == f'catmaid.replication.{role}':
-                play_vars = dict(play.get('vars', {}))
-                files = play.get('vars_files', [])
-                for name in [files] if isinstance(files, str) else files:
-                    play_vars.update(_load(REPO / 'playbooks' / name))
-                return _trusted(play_vars), _trusted(entry.get('vars', {}))
-    raise AssertionError(f'site.yml has no play with the role {role}')
-
-
-def _replica_settings_mapping() -> dict[str, Any]:
-    """The vars the replica role passes to the primary role's ``settings`` entry point."""
-    for task in _load(ROLES / 'replica' / 'tasks' / 'standby.yml'):
-        for sub in task.get('block', []):
-            args = sub.get('ansible.builtin.include_role', {})
-            if args.get('tasks_from') == 'settings':
-                return _trusted(sub['vars'])
-    raise AssertionError('roles/replica/tasks/standby.yml no longer includes the settings entry point')
-
-
 def _standby_task_args() -> dict[str, Any]:
     """The arguments the replica role gives catmaid.replication.standby_signal."""
     for task in _load(ROLES / 'replica' / 'tasks' / 'standby.yml'):
@@ -99,55 +76,53 @@ def _standby_task_args() -> dict[str, Any]:
 
 
 def _cluster(major: int) -> dict[str, Any]:
-    """The fact the primary role's ``install`` entry point sets (Debian layout)."""
+    """The fact common's ``install`` entry point sets (Debian layout)."""
     return {'found': True, 'major': str(major), 'name': 'main', 'port': 5432, 'running': True,
             'recovery': False, 'status': 'online', 'data_dir': f'/var/lib/postgresql/{major}/main',
             'conf_dir': f'/etc/postgresql/{major}/main', 'bin_dir': f'/usr/lib/postgresql/{major}/bin',
             'service': f'postgresql@{major}-main'}
 
 
-def _templar(host: str, major: int, user_vars: dict[str, Any], layers: list[dict[str, Any]]) -> Templar:
-    """Variables as a play sees them: defaults, then play/role vars (later layers win), then facts."""
-    variables: dict[str, Any] = {}
-    for layer in layers:
-        variables.update(layer)
+def _templar(host: str, major: int, user_vars: dict[str, Any]) -> Templar:
+    """Variables as the roles see them: common's defaults and vars, the user's, the topology fact."""
+    variables: dict[str, Any] = _role_vars('catmaid_replication')
     variables.update(user_vars)
+    nodes = [PRIMARY] + REPLICAS
+    hostvars = {h: {'ansible_facts': {'default_ipv4': {'address': f'192.0.2.{i + 10}'}}, **user_vars}
+                for i, h in enumerate(nodes)}
+    groups = {'primary': [PRIMARY], 'replicas': list(REPLICAS), 'all': nodes}
+    settings = {k: v for k, v in variables.items() if k.startswith('catmaid_replication_') and 'password' not in k}
+    topology = resolve(settings, groups, lambda h: hostvars[h], host,
+                       lambda h: hostvars[h]['ansible_facts']['default_ipv4']['address'])
     variables.update({
         'inventory_hostname': host,
-        'groups': {'primary': [PRIMARY], 'replicas': list(REPLICAS), 'all': [PRIMARY] + REPLICAS},
-        'hostvars': {h: {'ansible_facts': {'default_ipv4': {'address': f'192.0.2.{i + 10}'}}}
-                     for i, h in enumerate([PRIMARY] + REPLICAS)},
+        'groups': groups,
+        'hostvars': hostvars,
         'ansible_managed': MANAGED,
         'ansible_check_mode': False,
-        '__primary_cluster': _cluster(major),
+        'catmaid_replication_topology': topology,
+        '__catmaid_replication_cluster': _cluster(major),
     })
     return Templar(loader=DataLoader(), variables=variables)
 
 
 def _render_settings(templar: Templar) -> str:
-    source = trust_as_template((ROLES / 'primary' / 'templates' / 'replication.conf.j2').read_text(encoding='utf-8'))
+    source = trust_as_template((ROLES / 'catmaid_replication' / 'templates' / 'replication.conf.j2').read_text(encoding='utf-8'))
     return templar.template(source, escape_backslashes=False)
 
 
 def primary_conf(major: int, user_vars: dict[str, Any]) -> str:
-    play_vars, role_vars = _site_play('primary')
-    return _render_settings(_templar(PRIMARY, major, user_vars, [_role_vars('primary'), play_vars, role_vars]))
-
-
-def _replica_layers() -> list[dict[str, Any]]:
-    play_vars, role_vars = _site_play('replica')
-    return [_role_vars('primary'), _role_vars('replica'), play_vars, role_vars]
+    return _render_settings(_templar(PRIMARY, major, user_vars))
 
 
 def replica_conf(major: int, user_vars: dict[str, Any], host: str = REPLICAS[0]) -> str:
-    layers = _replica_layers() + [_replica_settings_mapping()]
-    return _render_settings(_templar(host, major, user_vars, layers))
+    return _render_settings(_templar(host, major, user_vars))
 
 
 def replica_standby(major: int, user_vars: dict[str, Any], host: str = REPLICAS[0],
                     trigger_file: str | None = None):
     """standby_config() with the options the replica role passes to standby_signal."""
-    templar = _templar(host, major, user_vars, _replica_layers())
+    templar = _templar(host, major, user_vars)
     args = _standby_task_args()
 
     def value(name: str) -> Any:
@@ -202,7 +177,7 @@ def test_same_settings_everywhere_else(major):
     assert conf['ssl_key_file'] == f'/etc/postgresql/{major}/main/ssl/server.key'
     assert conf['password_encryption'] == 'scram-sha-256'
     assert conf['listen_addresses'] == 'localhost'       # behind the proxy
-    assert conf['max_wal_senders'] == '10' and conf['max_replication_slots'] == '10'
+    assert conf['max_wal_senders'] == '32' and conf['max_replication_slots'] == '32'   # max(32, nodes + 10)
     assert conf['archive_mode'] == 'off'
     # The settings file never holds a trigger file, a standby setting or recovery.conf syntax.
     for key in ('trigger_file', 'promote_trigger_file', 'standby_mode', 'primary_conninfo', 'primary_slot_name'):

@@ -1,0 +1,50 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin catmaid.replication.topology: the replication set, derived on the controller.
+
+Runs nothing on the host. See plugins/modules/topology.py for the documentation and
+plugins/plugin_utils/_topology.py for the logic and the inventory checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.catmaid.replication.plugins.plugin_utils._topology import TopologyError, resolve
+
+
+class ActionModule(ActionBase):
+    """Check the inventory and set the fact catmaid_replication_topology."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        settings = dict(args.get('settings') or {})
+        unknown = sorted(set(args) - {'settings', 'primary'})
+        if unknown:
+            return {**result, 'failed': True, 'msg': f'Unsupported option(s): {", ".join(unknown)}.'}
+        hostvars = task_vars.get('hostvars', {})
+        me = task_vars.get('inventory_hostname', '')
+
+        def host_vars(host: str) -> Any:
+            own = hostvars.get(host)
+            return own if own is not None else {}
+
+        def facts_address(host: str) -> str:
+            own = host_vars(host)
+            facts = own.get('ansible_facts') or {}
+            ipv4 = facts.get('default_ipv4') or own.get('ansible_default_ipv4') or {}
+            return str(ipv4.get('address') or '')
+
+        try:
+            topology = resolve(settings, task_vars.get('groups', {}), host_vars, me, facts_address,
+                               primary=str(args.get('primary') or ''))
+        except TopologyError as exc:
+            return {**result, 'failed': True, 'msg': str(exc)}
+        return {**result, 'changed': False, 'ansible_facts': {'catmaid_replication_topology': topology}}

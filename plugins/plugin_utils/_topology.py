@@ -1,0 +1,238 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The replication set, derived once from the inventory (private to catmaid.replication).
+
+Every role and playbook of the collection asks this module (through the action plugin
+``catmaid.replication.topology``) which host is the primary, which are the replicas, where each
+replica connects from, each slot's name, the sender count and the ports, so that a role imported
+alone into someone else's playbook gets the same answer as ``playbooks/site.yml``. It also holds
+the inventory checks: bad input fails here, with a message that says what to fix, before any
+host is touched.
+
+Pure logic: it is given the set-wide settings (the ``catmaid_replication_*`` variables as the
+calling host sees them, role defaults included) and, per host, the variables the inventory sets
+for that host; it returns plain data and never a secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Callable, Mapping
+
+# Variables that may differ per host: read from each host's own variables.
+PER_NODE = ('catmaid_replication_address', 'catmaid_replication_slot', 'catmaid_replication_primary_address')
+
+# Whole-number settings, their lower and upper bounds and the hint the error message gives.
+INTS: dict[str, tuple[int, int | None, str]] = {
+    'catmaid_replication_port': (1, 65535, '1-65535'),
+    'catmaid_replication_postgres_port': (1, 65535, '1-65535'),
+    'catmaid_replication_wal_keep_mb': (0, None, '0 or more'),
+    'catmaid_replication_max_slot_wal_keep_mb': (-1, None, '-1 or more'),
+    'catmaid_replication_max_wal_senders': (1, None, '1 or more'),
+    'catmaid_replication_max_replication_slots': (1, None, '1 or more'),
+    'catmaid_replication_stream_timeout': (1, None, '1 or more'),
+}
+SSLMODES = ('require', 'verify-ca', 'verify-full')
+_INT = re.compile(r'^-?[0-9]+$')
+_HOST = re.compile(r'^[A-Za-z0-9_.:-]+$')
+# Senders (and slots) reserved beyond one per replica: parallel clones take two each
+# (pg_basebackup -X stream), pg_rewind one. The minimum keeps a growing set from ever needing
+# a restart of every node for this setting (it is read at server start only).
+SENDERS_MIN = 32
+SENDERS_SPARE = 10
+
+
+class TopologyError(ValueError):
+    """Bad input: the message names what to fix."""
+
+
+def node_id(name: str) -> str:
+    """A node's name as PostgreSQL and the archive know it: lower case, [^a-z0-9_] as "_", 63 at most.
+
+    The default slot name of a replica and its directory in the WAL archive."""
+    return re.sub(r'[^a-z0-9_]', '_', str(name).lower())[:63]
+
+
+def check_address(value: str) -> str | None:
+    """An IPv4/IPv6 address or network (the proxy's allow list); None when it is not one."""
+    text = str(value).strip()
+    try:
+        if '/' in text:
+            return str(ipaddress.ip_network(text, strict=False))
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _bad_ints(values: Mapping[str, Any]) -> list[str]:
+    bad = []
+    for name, (low, high, hint) in INTS.items():
+        value = values.get(name)
+        if value is None or value == '':
+            continue        # automatic (senders, slots) or not set
+        text = str(value).strip()
+        if isinstance(value, bool) or not _INT.match(text):
+            bad.append(f'{name} (a whole number)')
+            continue
+        number = int(text)
+        if number < low or (high is not None and number > high):
+            bad.append(f'{name} ({hint})')
+    sslmode = values.get('catmaid_replication_sslmode', 'require')
+    if sslmode not in SSLMODES:
+        bad.append('catmaid_replication_sslmode (require, verify-ca or verify-full)')
+    return bad
+
+
+def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: Callable[[str], Mapping[str, Any]],
+            me: str, facts_address: Callable[[str], str], primary: str = '') -> dict[str, Any]:
+    """Check the inventory and derive the replication set.
+
+    settings      the catmaid_replication_* variables of the calling host (defaults included)
+    groups        the inventory's groups
+    host_vars     host -> that host's own variables (inventory, -e, facts set so far)
+    me            the calling host
+    facts_address host -> its default IPv4 address from gathered facts ('' when not gathered)
+    primary       which node is the primary now (day-two playbooks after a failover); default:
+                  the one host of the primary group. The other nodes of both groups are then
+                  the replicas.
+    """
+    primary_group = str(settings.get('catmaid_replication_primary_group') or 'primary')
+    replicas_group = str(settings.get('catmaid_replication_replicas_group') or 'replicas')
+    primaries = list(groups.get(primary_group) or [])
+    replicas = list(groups.get(replicas_group) or [])
+    if len(primaries) != 1:
+        held = f': {", ".join(primaries)}' if primaries else ''
+        raise TopologyError(
+            f"The inventory group '{primary_group}' must hold exactly one host (the primary); it holds "
+            f'{len(primaries)}{held}. Set catmaid_replication_primary_group (-e) to use another group.')
+    if not replicas:
+        raise TopologyError(
+            f"The inventory group '{replicas_group}' must hold at least one replica; it is empty or missing. "
+            'Set catmaid_replication_replicas_group (-e) to use another group.')
+    if primaries[0] in replicas:
+        raise TopologyError(
+            f"{primaries[0]} is in both '{primary_group}' and '{replicas_group}'; a host is either the primary "
+            'or a replica.')
+    inventory_primary = primaries[0]
+    nodes = [inventory_primary] + [r for r in replicas if r != inventory_primary]
+
+    def value(host: str, name: str) -> Any:
+        own = host_vars(host)
+        return own[name] if name in own else settings.get(name)
+
+    # The password: the same, non-empty, on every node (compared here, never returned).
+    wanted = value(inventory_primary, 'catmaid_replication_password')
+    for host in nodes:
+        password = value(host, 'catmaid_replication_password')
+        if password is None or str(password) == '' or str(password) != str(wanted):
+            raise TopologyError(
+                f'catmaid_replication_password is missing, empty or different on {host}. Give it once for all '
+                'hosts, for example in group_vars/all/vault.yml encrypted with ansible-vault.')
+    for host in nodes:
+        bad = _bad_ints({name: value(host, name) for name in list(INTS) + ['catmaid_replication_sslmode']})
+        if bad:
+            raise TopologyError(
+                f'Invalid value(s) for {host}: {", ".join(bad)}. Nothing was changed; fix them in the inventory '
+                'or in -e.')
+
+    current = str(primary or inventory_primary)
+    if current not in nodes:
+        raise TopologyError(f'{current} is not one of the nodes ({", ".join(nodes)}), so it cannot be the primary.')
+    others = [n for n in nodes if n != current]
+
+    host_of, address_of, slot_of, id_of = {}, {}, {}, {}
+    for host in nodes:
+        reach = str(value(host, 'catmaid_replication_primary_address') or host)
+        if reach != host and not _HOST.match(reach):
+            raise TopologyError(
+                f'catmaid_replication_primary_address must be a host name or address (got "{reach}"). Nothing was '
+                'changed.')
+        host_of[host] = reach
+        given = host_vars(host).get('catmaid_replication_address')
+        if given not in (None, ''):
+            checked = check_address(given)
+            if checked is None:
+                raise TopologyError(
+                    f'catmaid_replication_address of {host} must be an IPv4 or IPv6 address or network (got '
+                    f'"{given}"); it goes into the allow list of the proxy. Nothing was changed.')
+            address_of[host] = checked
+        else:
+            address_of[host] = str(facts_address(host) or '')
+        id_of[host] = node_id(host)
+        slot = host_vars(host).get('catmaid_replication_slot')
+        slot_of[host] = str(slot) if slot not in (None, '') else id_of[host]
+        if not re.match(r'^[a-z0-9_]{1,63}$', slot_of[host]):
+            raise TopologyError(
+                f'catmaid_replication_slot of {host} must be 1 to 63 characters out of [a-z0-9_] (got '
+                f'"{slot_of[host]}"). Nothing was changed.')
+    if len(set(id_of.values())) != len(id_of):
+        raise TopologyError(
+            'Two nodes have the same name in lower case with [^a-z0-9_] as "_" ('
+            + ', '.join(sorted(n for n in nodes if list(id_of.values()).count(id_of[n]) > 1))
+            + '); their slots and archive directories would collide. Rename one.')
+    use_slots = _bool(settings.get('catmaid_replication_use_slots', True))
+    if not use_slots:
+        slot_of = {n: '' for n in nodes}
+    elif len({slot_of[n] for n in others}) != len(others):
+        raise TopologyError('Two replicas would use the same replication slot: give each its own '
+                            'catmaid_replication_slot.')
+
+    use_proxy = _bool(settings.get('catmaid_replication_use_proxy', True))
+    postgres_port = int(settings.get('catmaid_replication_postgres_port') or 5432)
+    proxy_port = int(settings.get('catmaid_replication_port') or 7432)
+    senders_given = settings.get('catmaid_replication_max_wal_senders')
+    senders = int(senders_given) if senders_given not in (None, '') else max(SENDERS_MIN, len(nodes) + SENDERS_SPARE)
+    slots_given = settings.get('catmaid_replication_max_replication_slots')
+    max_slots = int(slots_given) if slots_given not in (None, '') else senders
+    if use_slots and len(others) > max_slots:
+        raise TopologyError(
+            f'{len(others)} replicas need as many slots, but catmaid_replication_max_replication_slots is '
+            f'{max_slots}. Raise it or leave it unset.')
+    known = [address_of[n] for n in others if address_of[n]]
+    role = 'primary' if me == current else ('replica' if me in others else 'none')
+    listen = settings.get('catmaid_replication_listen_addresses')
+    if listen in (None, '', []):
+        listen = '*' if (role == 'primary' and not use_proxy) else 'localhost'
+    archive = _bool(settings.get('catmaid_replication_archive', False))
+    shared_dir = str(settings.get('catmaid_replication_archive_shared_dir') or '')
+    archive_host = '' if shared_dir else str(settings.get('catmaid_replication_archive_host') or inventory_primary)
+    archive_address = str(settings.get('catmaid_replication_archive_address') or '')
+    if not archive_address and archive_host:
+        archive_address = host_of.get(archive_host, archive_host)
+    return {
+        'primary': current,
+        'inventory_primary': inventory_primary,
+        'replicas': others,
+        'nodes': nodes,
+        'me': me,
+        'role': role,
+        'use_proxy': use_proxy,
+        'proxy_port': proxy_port,
+        'postgres_port': postgres_port,
+        # where the replicas connect: the proxy on the primary, or PostgreSQL itself
+        'connect_port': proxy_port if use_proxy else postgres_port,
+        'primary_host': host_of[current],
+        'host_of': host_of,
+        'address_of': address_of,
+        'missing_addresses': [n for n in others if not address_of[n]],
+        'allow': known,
+        'hba_sources': ['127.0.0.1/32'] if use_proxy else known,
+        'slot_of': slot_of,
+        'slots': [slot_of[n] for n in others if slot_of[n]],
+        'slot': slot_of.get(me, ''),
+        'id_of': id_of,
+        'senders': senders,
+        'max_slots': max_slots,
+        'listen_addresses': listen if isinstance(listen, str) else ','.join(str(a) for a in listen),
+        'archive': archive,
+        'archive_host': archive_host,
+        'archive_address': archive_address,
+        'archive_shared_dir': shared_dir,
+    }
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ('1', 'true', 'yes', 'on', 'y', 't')
