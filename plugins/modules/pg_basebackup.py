@@ -39,6 +39,10 @@ description:
     removed at the start of the next run.
   - The password reaches C(pg_basebackup) through a temporary mode 0600 password file named by
     E(PGPASSFILE) for that one command; it is never on a command line nor in the result.
+  - C(pg_basebackup) cannot outlive the module: it runs in a process group of its own that is
+    stopped when the module gets C(SIGTERM), C(SIGINT) or C(SIGHUP), or dies (even by C(SIGKILL),
+    through the parent-death signal on Linux), which ends its WAL sender on the primary and frees
+    the slot.
   - Run the module as the C(postgres) OS user (C(become_user=postgres)). When it runs as root,
     everything it creates is given to O(owner).
   - Symbolic links in O(data_dir) are resolved first; the data directory must not be a mount
@@ -271,10 +275,13 @@ timeline:
   sample: 1
 """
 
+import ctypes
 import os
 import pwd
 import re
 import shutil
+import signal
+import subprocess
 import tempfile
 import time
 from typing import Any, Optional
@@ -309,6 +316,45 @@ class Cloner:
         environ = dict(C_LOCALE)
         environ.update(env or {})
         return self.module.run_command(argv, environ_update=environ, check_rc=False)
+
+    def _run_tied(self, argv: list[str], env: Optional[dict[str, str]] = None) -> tuple[int, str, str]:
+        """Run a long command so that it cannot outlive the module.
+
+        The child gets a process group of its own and PR_SET_PDEATHSIG (SIGTERM when this
+        process dies, even by SIGKILL); SIGTERM, SIGINT and SIGHUP sent to the module stop the
+        whole group first. timeout(1), the command run here, passes a TERM on to
+        pg_basebackup's group, its WAL streamer included, so the primary's WAL sender ends and
+        the slot is released.
+        """
+        environ = dict(os.environ)
+        environ.update(C_LOCALE)
+        environ.update(env or {})
+        parent = os.getpid()
+
+        def tie_to_parent() -> None:
+            os.setpgrp()
+            _set_parent_death_signal(signal.SIGTERM)
+            if os.getppid() != parent:      # the module died before the tie existed
+                os._exit(1)
+
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=environ, close_fds=True,
+                                preexec_fn=tie_to_parent)
+
+        def stop(signum: int, frame: Any) -> None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            raise Interrupted(signum)
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        try:
+            out, err = proc.communicate()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return (proc.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace'))
 
     def fail(self, msg: str, **extra: Any) -> None:
         result = dict(self.result)
@@ -500,7 +546,7 @@ class Cloner:
                 self.result['cmd'] = argv
                 start = time.monotonic()
                 # timeout(1) signals pg_basebackup's whole process group (its WAL streamer too).
-                rc, out, err = self._run_command([timeout_bin, '-s', 'TERM', '-k', '30', str(self.p['timeout'])] + argv, env)
+                rc, out, err = self._run_tied([timeout_bin, '-s', 'TERM', '-k', '30', str(self.p['timeout'])] + argv, env)
                 self.result['duration_s'] = round(time.monotonic() - start, 3)
                 if rc != 0 and create and _clone.slot_exists_error(err):
                     # The slot is there already (a server older than 15 cannot be asked): reuse it.
@@ -652,6 +698,23 @@ class Cloner:
         self.module.exit_json(**self.result)
 
 
+class Interrupted(Exception):
+    """The module got a signal while pg_basebackup ran (which was stopped)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    """prctl(PR_SET_PDEATHSIG, signum) for the calling process; Linux only, else nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signum, 0, 0, 0)      # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _empty_dir(path: str) -> None:
     for entry in os.listdir(path):
         full = os.path.join(path, entry)
@@ -701,6 +764,9 @@ def main() -> None:
     except OSError as exc:
         cloner.fail(f'{exc.__class__.__name__} while cloning into {cloner.data_dir}: {exc}; '
                     'a data directory that existed was left as it was')
+    except Interrupted as exc:
+        cloner.fail(f'interrupted by signal {exc.signum} while pg_basebackup ran: it was stopped and its '
+                    f'copy removed; {cloner.data_dir} was left as it was')
 
 
 if __name__ == '__main__':

@@ -601,3 +601,43 @@ def test_check_mode_predicts_the_restore_of_a_set_aside_directory(primary, clust
         assert action_of(done) == 'unchanged' and data_dir.exists() and not aside.exists()
         assert (action_of(predicted), predicted['changed']) == (action_of(done), done['changed']), predicted['msg']
         case.note(f"check mode: {predicted['msg'][:120]}; run: {done['msg'][:80]}")
+
+
+def _ppid(pid: int) -> int:
+    with open(f'/proc/{pid}/stat', encoding='ascii') as handle:
+        return int(handle.read().rsplit(')', 1)[1].split()[1])
+
+
+@pytest.mark.parametrize('signum', [signal.SIGKILL, signal.SIGTERM], ids=['SIGKILL', 'SIGTERM'])
+def test_killed_module_takes_pg_basebackup_with_it(primary, clusters, run_module, workdir, report, signum):
+    with report.case(GROUP_INPUT, f'the module is killed ({signum.name}) while it clones (issue 14 item 8)',
+                     f'{signum.name} to the module\'s Python process while pg_basebackup copies through a new slot: '
+                     'within 15 s no pg_basebackup is left and the slot is inactive (its WAL sender gone); '
+                     'after SIGTERM the module also reports it and removes its partial copy. On the parent '
+                     'commit pg_basebackup went on copying, holding the slot, with nobody to swap the copy '
+                     'in') as case:
+        parent = replica_parent(workdir)
+        runner, result = run_in_background(run_module, clone_args(primary, parent / 'data', slot='killed',
+                                                                  create_slot=True, max_rate='1M'))
+        pids = wait_for_basebackup(parent, runner)
+        chain = [pids[0]]
+        while len(chain) < 6:
+            chain.append(_ppid(chain[-1]))
+        modules = [pid for pid in chain if b'AnsiballZ_pg_basebackup' in Path(f'/proc/{pid}/cmdline').read_bytes()]
+        assert modules, f'no module process above pg_basebackup: {chain}'
+        os.kill(modules[0], signum)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (_pids(f'pg_basebackup -D {parent}/.data.clone-')
+                                               or primary.psql("SELECT active FROM pg_replication_slots "
+                                                               "WHERE slot_name = 'killed'") != 'f'):
+            time.sleep(0.2)
+        left = _pids(f'pg_basebackup -D {parent}/.data.clone-')
+        active = primary.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'killed'")
+        runner.join(120)
+        assert left == [], f'pg_basebackup still running 15 s after the module was killed: {left}'
+        assert active == 'f', f'slot active={active!r}'
+        assert not (parent / 'data').exists()
+        if signum == signal.SIGTERM:
+            assert result.get('failed') is True and 'interrupted by signal 15' in result['msg'], result.get('msg')
+            assert list(parent.glob('.data.clone-*')) == []
+        case.note(f'module pid {modules[0]} got {signum.name}; pg_basebackup gone, slot inactive')
