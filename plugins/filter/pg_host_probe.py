@@ -10,6 +10,9 @@ each starting with its kind:
     binary /usr/lib/postgresql/<major>/bin/postgres
     packages <dpkg-query --showformat='${Package} ${db:Status-Abbrev}|' output>
     candidate <the Depends line of apt's postgresql package>
+    startconf <major> <name> <auto|manual|disabled>      (per cluster: its start.conf)
+    fenced <major> <name>                                (catmaid.replication.promote fenced it)
+    control <major> <name> sysid|timeline|state <value>  (per cluster: pg_controldata)
 
 This filter turns it into the facts the roles decide on.
 """
@@ -42,8 +45,22 @@ def pg_host_probe(output, cluster_name='main', version='', packages=None):
     ``cluster``, ``installed``, ``candidate``; empty when none could).
     """
     clusters, majors, candidate, dpkg = [], set(), None, None
+    extra: dict[tuple[str, str], dict] = {}
     for raw in str(output or '').splitlines():
         kind, _sep, rest = raw.strip().partition(' ')
+        if kind in ('startconf', 'fenced', 'control'):
+            parts = rest.split(None, 3 if kind == 'control' else 2)
+            if len(parts) < 2:
+                continue
+            about = extra.setdefault((parts[0], parts[1]), {})
+            if kind == 'startconf':
+                about['start_conf'] = parts[2].strip() if len(parts) > 2 else ''
+            elif kind == 'fenced':
+                about['fenced'] = True
+            elif len(parts) == 4 and parts[2] in ('sysid', 'timeline', 'state'):
+                value = parts[3].strip()
+                about[parts[2]] = int(value) if parts[2] == 'timeline' and value.isdigit() else value
+            continue
         if kind == 'cluster':
             found = _cluster(rest)
             if found:
@@ -58,6 +75,10 @@ def pg_host_probe(output, cluster_name='main', version='', packages=None):
             match = _CANDIDATE.search(rest)
             if match:
                 candidate = int(match.group(1))
+    for found in clusters:
+        about = extra.get((str(found['major']), found['name']), {})
+        found.update({'start_conf': about.get('start_conf', ''), 'fenced': bool(about.get('fenced')),
+                      'sysid': about.get('sysid', ''), 'timeline': about.get('timeline', 0), 'state': about.get('state', '')})
     named = [c for c in clusters if c['name'] == cluster_name]
     version = str(version if version is not None else '').strip()
     if version:

@@ -95,7 +95,8 @@ ansible_facts:
         address_of: {db1: 192.0.2.1, db2: 192.0.2.2, db3: 203.0.113.17}
         missing_addresses: []
         allow: [192.0.2.2, 203.0.113.17]
-        hba_sources: [127.0.0.1/32]
+        hba_sources: [127.0.0.2/32]
+        proxy_source: 127.0.0.2/32
         slot_of: {db1: db1, db2: db2, db3: db3}
         slots: [db2, db3]
         slot: db2

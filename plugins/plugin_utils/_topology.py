@@ -179,6 +179,15 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
                             'catmaid_replication_slot.')
 
     use_proxy = _bool(settings.get('catmaid_replication_use_proxy', True))
+    source = str(settings.get('catmaid_replication_proxy_source') or '127.0.0.2')
+    try:
+        if not ipaddress.ip_address(source).is_loopback:
+            raise ValueError(source)
+    except ValueError:
+        raise TopologyError(
+            f'catmaid_replication_proxy_source must be a loopback address such as 127.0.0.2 (got "{source}"): the proxy '
+            'connects to PostgreSQL from it. Nothing was changed.') from None
+    proxy_source = f'{source}/32' if ':' not in source else f'{source}/128'
     postgres_port = int(settings.get('catmaid_replication_postgres_port') or 5432)
     proxy_port = int(settings.get('catmaid_replication_port') or 7432)
     senders_given = settings.get('catmaid_replication_max_wal_senders')
@@ -217,7 +226,8 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
         'address_of': address_of,
         'missing_addresses': [n for n in others if not address_of[n]],
         'allow': known,
-        'hba_sources': ['127.0.0.1/32'] if use_proxy else known,
+        'hba_sources': [proxy_source] if use_proxy else known,
+        'proxy_source': proxy_source,
         'slot_of': slot_of,
         'slots': [slot_of[n] for n in others if slot_of[n]],
         'slot': slot_of.get(me, ''),

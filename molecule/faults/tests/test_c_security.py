@@ -93,17 +93,20 @@ def test_password_in_no_world_readable_file_or_log(lab):
 def test_no_trust_or_md5_replication_rule(lab):
     with REPORT.case(G, 'pg_hba.conf has no trust or md5 rule for replication',
                      'pg_hba_file_rules (what the server loaded) on every node: no replication rule is trust, md5 or '
-                     'password; on the primary every TCP replication rule is hostssl with scram-sha-256 (the proxy '
-                     'connects from 127.0.0.1, so Debian\'s loopback replication lines are removed there)') as c:
+                     'password; on the primary every TCP replication rule is hostssl with scram-sha-256 or a reject '
+                     '(Debian\'s loopback replication lines are removed there)') as c:
         for node in NODES:
             rows = psql(node, "SELECT concat_ws(' ', type, address, auth_method) FROM pg_hba_file_rules "
                               "WHERE 'replication' = ANY(database) ORDER BY line_number").splitlines()
             bad = [r for r in rows if r.split()[-1] in ('trust', 'md5', 'password')]
             assert not bad, f'{node}: {bad}'
             if node == PRIMARY:
-                # The proxy forwards from 127.0.0.1: only hostssl may match there (Debian's loopback lines are gone).
+                # Only hostssl with scram-sha-256 may admit replication over TCP (Debian's loopback lines are gone);
+                # the proxy's source address has a reject rule for everything else.
                 tcp = [r for r in rows if not r.startswith('local')]
-                assert tcp and all(r.startswith('hostssl') and r.endswith('scram-sha-256') for r in tcp), f'{node}: {tcp}'
+                assert tcp and all((r.startswith('hostssl') and r.endswith('scram-sha-256')) or r.endswith('reject')
+                                   for r in tcp), f'{node}: {tcp}'
+                assert any(r.startswith('hostssl') for r in tcp), f'{node}: {tcp}'
             c.note(f'{node}: replication rules {rows}')
 
 
@@ -121,6 +124,35 @@ def test_replication_without_ssl_is_refused(lab):
                     f'{conninfo} replication=true dbname=replication sslmode=disable', user='postgres', check=False)
         assert bad.returncode != 0 and 'no encryption' in bad.stderr, bad.stderr
         c.note(f'sslmode=require: answered; sslmode=disable: {" ".join(bad.stderr.split())[:220]}')
+
+
+def test_proxy_admits_replication_only(lab):
+    """Issue 14 item 9: before, nginx forwarded from 127.0.0.1 and Debian's "host all all 127.0.0.1/32"
+    let a replica host log in to every database through the proxy, with or without TLS."""
+    with REPORT.case(G, 'the proxy admits replication only, never a database login',
+                     'from a replica, the replication role\'s own conninfo (passfile, right password) with '
+                     'dbname=postgres instead of replication, through the proxy: refused by pg_hba.conf with and '
+                     'without SSL (the proxy connects from its own address, 127.0.0.2, which only replication may '
+                     'use); on the parent commit both logins succeeded and could read every database. Control: on '
+                     'the primary a local client on 127.0.0.1 still logs in, and replication through the proxy '
+                     'still works') as c:
+        r = REPLICAS[0]
+        conninfo = psql(r, "SELECT setting FROM pg_settings WHERE name = 'primary_conninfo'")
+        for mode in ('require', 'disable'):
+            res = dexec(r, 'psql', '-X', '-A', '-t', '-c', 'SELECT current_database()',
+                        f'{conninfo} dbname=postgres sslmode={mode}', user='postgres', check=False)
+            assert res.returncode != 0 and 'pg_hba.conf rejects connection for host "127.0.0.2"' in res.stderr, \
+                (mode, res.stdout, res.stderr)
+            c.note(f'{r} -> proxy, dbname=postgres sslmode={mode}: {" ".join(res.stderr.split())[:160]}')
+        ok = dexec(r, 'psql', '-X', '-A', '-t', '-c', 'IDENTIFY_SYSTEM',
+                   f'{conninfo} replication=true dbname=replication', user='postgres', check=False)
+        assert ok.returncode == 0, ok.stderr
+        local = dexec(PRIMARY, 'psql', '-X', '-A', '-t', '-h', '127.0.0.1', '-d', 'postgres', '-c', 'SELECT 1',
+                      user='postgres', check=False)
+        # postgres has no password: reaching password authentication proves the 127.0.0.1 rule still applies.
+        assert 'password' in (local.stderr + local.stdout).lower() or local.returncode == 0, local.stderr
+        c.note(f'control: replication through the proxy answered; local 127.0.0.1 client reaches its own rule '
+               f'({" ".join((local.stderr or local.stdout).split())[:100]})')
 
 
 def test_outsider_cannot_reach_the_proxy(lab):

@@ -68,3 +68,20 @@ def test_nothing_known_chooses_nothing():
 
 def test_registered_under_its_name():
     assert FilterModule().filters()['pg_host_probe'] is pg_host_probe
+
+
+def test_start_conf_fence_marker_and_control_data_are_attached_to_their_cluster():
+    out = ('cluster 15 main 5432 down postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n'
+           'cluster 13 old 5433 online postgres /var/lib/postgresql/13/old /var/log/x.log\n'
+           'startconf 15 main manual\n'
+           'fenced 15 main\n'
+           'control 15 main sysid 7311234567890123456\n'
+           'control 15 main timeline 3\n'
+           'control 15 main state shut down\n'
+           'startconf 13 old auto\n')
+    got = pg_host_probe(out, 'main', '', [])
+    main = got['cluster']
+    assert main['start_conf'] == 'manual' and main['fenced'] is True
+    assert main['sysid'] == '7311234567890123456' and main['timeline'] == 3 and main['state'] == 'shut down'
+    old = [c for c in got['clusters'] if c['name'] == 'old'][0]
+    assert old['start_conf'] == 'auto' and old['fenced'] is False and old['sysid'] == '' and old['timeline'] == 0
