@@ -61,7 +61,7 @@ elif sys.argv[1] == 'threads':
     barrier = threading.Barrier(n)
 
     def reader():
-        for _ in range(rounds):
+        for _round in range(rounds):
             barrier.wait()
             try:
                 ok_store = engine.SessionStore(session_key=key).get('blob') == blob
@@ -75,7 +75,7 @@ elif sys.argv[1] == 'threads':
                 failures['session_store'] += not ok_store
                 failures['shared_cache'] += not ok_shared
 
-    threads = [threading.Thread(target=reader) for _ in range(n)]
+    threads = [threading.Thread(target=reader) for _thread in range(n)]
     for t in threads:
         t.start()
     for t in threads:

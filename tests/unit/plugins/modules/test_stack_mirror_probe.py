@@ -269,8 +269,8 @@ def test_the_timeout_is_a_wall_clock_limit_per_mirror(slow_server, server, capsy
         start = time.monotonic()
         result = run({'mirrors': ms, 'canary_location': CANARY, 'timeout': 1.5}, capsys)
         elapsed = time.monotonic() - start
-        c.note(f'probe took {elapsed:.1f} s: ' + '; '.join(f'{m["title"]}: {m["status"]} ({m["msg"]})'
-                                                            for m in result['mirrors']))
+        statuses = [f'{m["title"]}: {m["status"]} ({m["msg"]})' for m in result['mirrors']]
+        c.note(f'probe took {elapsed:.1f} s: ' + '; '.join(statuses))
         assert elapsed < 4.5, f'the probe ran {elapsed:.1f} s with timeout 1.5 s per mirror'
         assert [m['status'] for m in result['mirrors']] == ['timeout', 'timeout', 'ok']
         assert result['chosen_title'] == 'good'
