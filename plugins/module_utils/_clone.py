@@ -228,6 +228,11 @@ def connect_error_message(detail: str, host: str, port: int, user: str) -> str:
         return (f'the primary {target} has no pg_hba.conf entry allowing replication connections '
                 f'for user {user} from this host with this SSL mode: add a "hostssl replication" '
                 f'line on the primary ({detail})')
+    if 'channel binding' in low:
+        return (f'the primary {target} let user {user} in without channel binding (SCRAM-SHA-256-PLUS over '
+                f'SSL), which channel_binding=require refuses: it may not be the primary (or a relay sits in '
+                f'between), or its pg_hba.conf does not use scram-sha-256 for this connection; fix that, or '
+                f'set channel_binding=prefer ({detail})')
     if 'must be superuser or replication role' in low or 'permission denied to start wal sender' in low:
         return f'user {user} may not stream from {target}: grant it the REPLICATION attribute ({detail})'
     if 'does not support ssl' in low:

@@ -287,6 +287,32 @@ def render_conf(settings: Iterable[tuple[str, str]], comments: Iterable[str] = (
     return '\n'.join(lines) + '\n'
 
 
+CHANNEL_BINDING_CHOICES = ('auto', 'require', 'prefer', 'disable')
+_SSL_ALWAYS = ('require', 'verify-ca', 'verify-full')
+
+
+def channel_binding_setting(choice: str, major: Optional[int], sslmode: Optional[str],
+                            password_auth: bool) -> Optional[str]:
+    """The libpq ``channel_binding`` to write, or None to leave it out.
+
+    ``auto`` asks for ``require`` where it is known to work: libpq and server 13 or later
+    (``major``; the primary runs the same major), a connection that is always SSL (``sslmode``
+    require, verify-ca or verify-full) and password (SCRAM) authentication. Everything else gets
+    no setting (libpq's own default, ``prefer`` from 13 on). An explicit value is written as is;
+    libpq before 13 does not know the keyword, so it is refused there.
+    """
+    if choice not in CHANNEL_BINDING_CHOICES:
+        raise ValueError(f'channel_binding must be one of {", ".join(CHANNEL_BINDING_CHOICES)}, not {choice!r}')
+    if choice != 'auto':
+        if major is not None and major < 13:
+            raise ValueError(f'channel_binding={choice} needs libpq 13 or later; this is PostgreSQL {major} '
+                             '(use channel_binding=auto)')
+        return choice
+    if major is not None and major >= 13 and sslmode in _SSL_ALWAYS and password_auth:
+        return 'require'
+    return None
+
+
 @dataclass(frozen=True)
 class StandbyOptions:
     """What the operator asked for; the module fills the defaults in before calling."""
@@ -297,6 +323,7 @@ class StandbyOptions:
     passfile: Optional[str] = None
     sslmode: Optional[str] = 'require'
     sslrootcert: Optional[str] = None
+    channel_binding: Optional[str] = None
     application_name: Optional[str] = None
     slot: Optional[str] = None
     restore_command: Optional[str] = None
@@ -342,6 +369,7 @@ def standby_config(major: int, options: StandbyOptions) -> StandbyConfig:
         ('passfile', options.passfile),
         ('sslmode', options.sslmode),
         ('sslrootcert', options.sslrootcert),
+        ('channel_binding', options.channel_binding),
         ('application_name', options.application_name),
     ])
     warnings: list[str] = []

@@ -88,6 +88,19 @@ options:
       - File with the CA certificate(s) that signed the primary's certificate, for
         O(sslmode=verify-ca) and O(sslmode=verify-full).
     type: path
+  channel_binding:
+    description:
+      - libpq C(channel_binding) of the probe connection and of C(pg_basebackup). With V(require)
+        only a server that binds SCRAM authentication to the TLS channel (C(SCRAM-SHA-256-PLUS))
+        is accepted, so neither a relay in the middle nor a server that lets the user in without
+        the password can pass for the primary.
+      - V(auto) asks for V(require) when the local PostgreSQL is 13 or later (the major of the
+        C(PG_VERSION) in O(data_dir), else of C(pg_basebackup)), O(sslmode) is V(require),
+        V(verify-ca) or V(verify-full) and O(password) is given; otherwise libpq's default.
+      - V(require), V(prefer) and V(disable) are passed as they are (libpq 13 and later).
+    type: str
+    choices: [auto, require, prefer, disable]
+    default: auto
   slot:
     description:
       - Physical replication slot on the primary that C(pg_basebackup) streams WAL through
@@ -288,7 +301,7 @@ from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.catmaid.replication.plugins.module_utils import _clone, _pgdata
+from ansible_collections.catmaid.replication.plugins.module_utils import _clone, _pgdata, _standby
 from ansible_collections.catmaid.replication.plugins.module_utils._pg import ensure_psycopg2, psycopg2
 from ansible_collections.catmaid.replication.plugins.module_utils._pgdata import (
     find_bin_dir, postmaster_running, read_pg_version)
@@ -310,6 +323,7 @@ class Cloner:
                                            backup_dir=None, saved_files=[], cmd=None,
                                            slot_created=False, timeline=None)
         self.slot_exists: Optional[bool] = None
+        self.binary_major: Optional[int] = None
 
     # -- the one seam for external programs ----------------------------------------------
     def _run_command(self, argv: list[str], env: Optional[dict[str, str]] = None) -> tuple[int, str, str]:
@@ -426,6 +440,10 @@ class Cloner:
             kw['password'] = self.p['password']
         if self.p['sslrootcert']:
             kw['sslrootcert'] = self.p['sslrootcert']
+        libpq_major = psycopg2.extensions.libpq_version() // 10000
+        binding = self.channel_binding(min(libpq_major, self.expected_major() or libpq_major))
+        if binding:
+            kw['channel_binding'] = binding
         conn = None
         try:
             conn = psycopg2.connect(connection_factory=psycopg2.extras.PhysicalReplicationConnection, **kw)
@@ -445,6 +463,31 @@ class Cloner:
                 conn.close()
         self.fail(msg)
         raise AssertionError('unreachable')
+
+    def channel_binding(self, major: Optional[int]) -> Optional[str]:
+        """channel_binding for a libpq/server of ``major`` (None: leave it to libpq)."""
+        try:
+            return _standby.channel_binding_setting(self.p['channel_binding'], major, self.p['sslmode'],
+                                                    bool(self.p['password']))
+        except ValueError as exc:
+            self.fail(str(exc))
+        raise AssertionError('unreachable')
+
+    def expected_major(self) -> Optional[int]:
+        """The local major before the primary is asked: the data directory's PG_VERSION, else
+        the major of pg_basebackup in pg_bin_dir (or of the newest installed)."""
+        try:
+            major = read_pg_version(self.data_dir) if os.path.isdir(self.data_dir) else None
+        except (OSError, ValueError):
+            major = None
+        if major is not None:
+            return major
+        bin_dir = self.p['pg_bin_dir'] or find_bin_dir(None)
+        binary = os.path.join(bin_dir, 'pg_basebackup') if bin_dir else ''
+        if binary and os.access(binary, os.X_OK):
+            rc, out, dummy = self._run_command([binary, '--version'])
+            return _clone.parse_major(out) if rc == 0 else None
+        return None
 
     def read_slot(self, cur, major: int) -> Optional[bool]:
         """Whether the slot exists on the primary; None when this server cannot tell (< 15)."""
@@ -530,6 +573,7 @@ class Cloner:
 
     def argv(self, binary: str, target: str, create: bool) -> list[str]:
         opts = dict(sslmode=self.p['sslmode'], sslrootcert=self.p['sslrootcert'],
+                    channel_binding=self.channel_binding(self.binary_major),
                     application_name=self.p['application_name'], connect_timeout=self.p['connect_timeout'])
         return _clone.basebackup_argv(binary, target, self.p['host'], self.p['port'], self.p['user'],
                                       self.p['checkpoint'], _clone.conninfo(opts), slot=self.p['slot'],
@@ -669,6 +713,7 @@ class Cloner:
                       'use a directory below the mount point as data_dir')
 
         binary, local_bin_major = self.basebackup_binary(major, local_major)
+        self.binary_major = local_bin_major
         mismatch = _clone.version_mismatch_message(major, local_bin_major, binary)
         if mismatch:
             self.fail(mismatch)
@@ -743,6 +788,7 @@ def main() -> None:
             sslmode=dict(type='str', default='require',
                          choices=['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']),
             sslrootcert=dict(type='path'),
+            channel_binding=dict(type='str', default='auto', choices=list(_standby.CHANNEL_BINDING_CHOICES)),
             slot=dict(type='str'),
             create_slot=dict(type='bool', default=False),
             checkpoint=dict(type='str', default='fast', choices=['fast', 'spread']),

@@ -94,6 +94,19 @@ options:
       - CA certificate file on the standby host to verify the primary with (for
         O(sslmode=verify-ca) or O(sslmode=verify-full)).
     type: path
+  channel_binding:
+    description:
+      - libpq C(channel_binding) of the replication connection. With V(require) the standby
+        connects only when SCRAM authentication is bound to the TLS channel
+        (C(SCRAM-SHA-256-PLUS)), so neither a relay in the middle nor a server that lets it in
+        without the password can pass for the primary.
+      - V(auto) writes C(channel_binding=require) on PostgreSQL 13 and later when O(sslmode) is
+        V(require), V(verify-ca) or V(verify-full) and a password (O(password) or O(passfile)) is
+        used; otherwise it writes nothing (libpq's default).
+      - V(require), V(prefer) and V(disable) are written as they are (PostgreSQL 13 and later).
+    type: str
+    choices: [auto, require, prefer, disable]
+    default: auto
   application_name:
     description:
       - Name the standby reports to the primary (C(pg_stat_replication.application_name),
@@ -288,7 +301,8 @@ from ansible_collections.catmaid.replication.plugins.module_utils._pg import (
 from ansible_collections.catmaid.replication.plugins.module_utils._pgdata import (
     find_bin_dir, postmaster_running, read_pg_version, read_text, user_ids, write_file_atomic)
 from ansible_collections.catmaid.replication.plugins.module_utils._standby import (
-    MIN_MAJOR, RECOVERY_CONF, STANDBY_KEYS, StandbyOptions, apply_mode, changed_keys,
+    CHANNEL_BINDING_CHOICES, MIN_MAJOR, RECOVERY_CONF, STANDBY_KEYS, StandbyOptions, apply_mode,
+    changed_keys, channel_binding_setting,
     parse_conf, pgpass_content, promoted_settings_content, redact_for_diff, standby_config,
     strip_settings, version_profile)
 
@@ -309,6 +323,7 @@ def argument_spec() -> dict[str, dict[str, Any]]:
         sslmode=dict(type='str', default='require',
                      choices=['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']),
         sslrootcert=dict(type='path'),
+        channel_binding=dict(type='str', default='auto', choices=list(CHANNEL_BINDING_CHOICES)),
         application_name=dict(type='str'),
         slot=dict(type='str'),
         restore_command=dict(type='str'),
@@ -433,10 +448,15 @@ def standby(module: AnsibleModule, data_dir: str, major: int, running: bool, pla
         module.warn(f'passfile {passfile} is inside the data directory: base backups copy it.')
     use_passfile = bool(p['password'] or p['passfile'])
     application_name = p['application_name'] or socket.gethostname().split('.')[0]
+    try:
+        channel_binding = channel_binding_setting(p['channel_binding'], major, p['sslmode'], use_passfile)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     options = StandbyOptions(
         primary_host=p['primary_host'], primary_port=p['primary_port'],
         replication_user=p['replication_user'], passfile=passfile if use_passfile else None,
-        sslmode=p['sslmode'], sslrootcert=p['sslrootcert'], application_name=application_name,
+        sslmode=p['sslmode'], sslrootcert=p['sslrootcert'], channel_binding=channel_binding,
+        application_name=application_name,
         slot=p['slot'], restore_command=p['restore_command'], trigger_file=p['trigger_file'],
         recovery_target_timeline=p['recovery_target_timeline'])
     try:

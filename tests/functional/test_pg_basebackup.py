@@ -641,3 +641,27 @@ def test_killed_module_takes_pg_basebackup_with_it(primary, clusters, run_module
             assert result.get('failed') is True and 'interrupted by signal 15' in result['msg'], result.get('msg')
             assert list(parent.glob('.data.clone-*')) == []
         case.note(f'module pid {modules[0]} got {signum.name}; pg_basebackup gone, slot inactive')
+
+
+def test_impostor_without_channel_binding_is_refused(primary, clusters, run_module, workdir, report):
+    with report.case('security: pg_basebackup module (tests/functional/test_pg_basebackup.py)',
+                     'a server that lets the replication user in without SCRAM (issue 14 item 10)',
+                     'an impostor "primary" (any certificate, sslmode=require, pg_hba trust) is asked for a '
+                     'clone: the probe and pg_basebackup require channel binding, so the module refuses it '
+                     'and clones nothing. On the parent commit the replica cloned the impostor\'s data (and '
+                     'a relay could strip SCRAM-SHA-256-PLUS the same way)') as case:
+        impostor = clusters('impostor')
+        impostor.psql('CREATE ROLE replicator WITH REPLICATION LOGIN')
+        (impostor.data_dir / 'pg_hba.conf').write_text('local all all peer\n'
+                                                       'hostssl replication all 127.0.0.1/32 trust\n')
+        impostor.psql('SELECT pg_reload_conf()')
+        parent = replica_parent(workdir)
+        res = run_module(MODULE, clone_args(impostor, parent / 'data'))
+        assert res.get('failed') is True, res.get('msg')
+        assert 'channel binding' in res['msg'], res['msg']
+        assert list(parent.iterdir()) == []
+        case.note(f"refused: {res['msg'][:200]}")
+        # Against the real primary (scram-sha-256) the clone runs with channel binding.
+        ok = run_module(MODULE, clone_args(primary, parent / 'data'))
+        assert ok.get('failed') is not True, ok.get('msg')
+        assert "channel_binding='require'" in ' '.join(ok['cmd'])

@@ -352,3 +352,24 @@ def test_empty_password_is_refused(clusters, primary, run_module, report):
         assert not (standby.data_dir / 'standby.signal').exists()
         assert not (standby.data_dir / 'conf.d' / 'standby.conf').exists()
         case.note(f"refused: {res['msg'][:160]}")
+
+
+def test_primary_conninfo_requires_channel_binding(clusters, primary, run_module, report):
+    with report.case('security: standby_signal (tests/functional/test_standby_signal.py)',
+                     'primary_conninfo asks for channel binding (issue 14 item 10)',
+                     'a 13+ standby configured with the defaults (sslmode=require, a password) has '
+                     'channel_binding=require in primary_conninfo and streams with it (pg_stat_wal_receiver). '
+                     'On the parent commit it had none, so libpq\'s default prefer let a relay in the middle '
+                     'strip SCRAM-SHA-256-PLUS') as case:
+        standby = clone(clusters, primary, 'standby_cb')
+        res = run_module(MODULE, standby_args(primary, standby))
+        assert_ok(res)
+        assert "channel_binding='require'" in res['primary_conninfo'], res['primary_conninfo']
+        standby.start()
+        wait_streaming(primary, standby, 'standby_cb')
+        receiver = standby.psql('SELECT conninfo FROM pg_stat_wal_receiver')
+        assert 'channel_binding=require' in receiver, receiver
+        off = run_module(MODULE, standby_args(primary, standby, channel_binding='disable'))
+        assert_ok(off)
+        assert "channel_binding='disable'" in off['primary_conninfo']
+        case.note(f'pg_stat_wal_receiver.conninfo: {receiver[:160]}')

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.catmaid.replication.plugins.module_utils import _standby
 from ansible_collections.catmaid.replication.plugins.module_utils._standby import (
     HEADER, STANDBY_KEYS, StandbyOptions, apply_mode, build_conninfo, changed_keys, conf_quote,
     conninfo_quote, parse_conf, parse_conf_line, pgpass_content, pgpass_escape,
@@ -383,3 +384,27 @@ def test_pgpass_content():
 def test_pgpass_rejects_unrepresentable(bad):
     with pytest.raises(ValueError):
         pgpass_escape(bad)
+
+
+@pytest.mark.parametrize('choice, major, sslmode, password, expected', [
+    ('auto', 15, 'require', True, 'require'),
+    ('auto', 13, 'verify-full', True, 'require'),
+    ('auto', 12, 'require', True, None),        # libpq 12 has no channel_binding
+    ('auto', 15, 'prefer', True, None),         # might not be SSL at all
+    ('auto', 15, 'require', False, None),       # no password: maybe not SCRAM
+    ('auto', None, 'require', True, None),      # major unknown
+    ('prefer', 15, 'require', True, 'prefer'),
+    ('disable', 15, 'disable', False, 'disable'),
+])
+def test_channel_binding_setting(choice, major, sslmode, password, expected):
+    assert _standby.channel_binding_setting(choice, major, sslmode, password) == expected
+
+
+def test_channel_binding_explicit_before_13_is_refused():
+    with pytest.raises(ValueError, match='libpq 13'):
+        _standby.channel_binding_setting('require', 12, 'require', True)
+
+
+def test_channel_binding_in_primary_conninfo():
+    options = _standby.StandbyOptions(primary_host='db1', replication_user='r', channel_binding='require')
+    assert "channel_binding='require'" in _standby.standby_config(15, options).conninfo

@@ -33,7 +33,7 @@ class FakeModule:
             data_dir=str(tmp_path / 'main'), host='db1', port=5432, user='rep', password=SECRET,
             sslmode='require', sslrootcert=None, slot=None, create_slot=False, checkpoint='fast',
             max_rate=None, force=False, backup_dir=None, owner=None, timeout=3600, connect_timeout=10,
-            application_name=None, pg_bin_dir=None)
+            application_name=None, pg_bin_dir=None, channel_binding='auto')
         self.params.update(params)
         self.tmpdir = str(tmp_path / 'ansible-tmp')
         os.mkdir(self.tmpdir)
@@ -68,6 +68,8 @@ class FakeModule:
 def _cloner(tmp_path, responses, **params):
     module = FakeModule(tmp_path, responses, **params)
     cloner = pg_basebackup.Cloner(module)
+    # pg_basebackup itself runs through _run_tied (tied to the module's life): the same seam here.
+    cloner._run_tied = lambda argv, env=None: module.run_command(argv, environ_update=env)
     target = tmp_path / '.main.clone-abc'
     target.mkdir(mode=0o700)
     return module, cloner, str(target)
