@@ -32,14 +32,14 @@ description:
     C(.<name>.clone-XXXX), mode 0700) and only swapped in once C(pg_basebackup) succeeded. The
     old directory is renamed aside, the new one renamed into place and only then the old one
     removed. Right before the swap it checks again that no server runs in O(data_dir) (one may
-    have been started while the copy ran: the module then fails and leaves it alone) and writes
+    have been started while the copy ran, and the module then fails and leaves it alone) and writes
     a C(postmaster.pid) of its own there, which a server start meets, until the old directory
     is renamed aside. A failed, refused, timed out or interrupted backup leaves the previous data
     directory exactly as it was. Temporary directories left by an interrupted earlier run are
     removed at the start of the next run.
   - The password reaches C(pg_basebackup) through a temporary mode 0600 password file named by
     E(PGPASSFILE) for that one command; it is never on a command line nor in the result.
-  - C(pg_basebackup) cannot outlive the module: it runs in a process group of its own that is
+  - C(pg_basebackup) cannot outlive the module. It runs in a process group of its own that is
     stopped when the module gets C(SIGTERM), C(SIGINT) or C(SIGHUP), or dies (even by C(SIGKILL),
     through the parent-death signal on Linux), which ends its WAL sender on the primary and frees
     the slot.

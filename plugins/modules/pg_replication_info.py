@@ -32,8 +32,9 @@ options:
         the standby itself (received but not yet replayed WAL) and for its own downstream
         standbys.
       - A standby that is not connected has no lag to check; name it in O(expect_streaming).
-      - A lag that is unknown (null) fails the limit: a standby without a replay position, one
-        whose statistics the login role may not read, a standby without a streaming WAL receiver.
+      - A lag that is unknown (null) fails the limit. That is the lag of a standby without a replay
+        position, of one whose statistics the login role may not read, and of a standby without a
+        streaming WAL receiver.
     type: int
   max_lag_seconds:
     description:
@@ -372,7 +373,7 @@ replay:
       description:
         - Bytes received but not replayed yet.
         - Null (unknown) when RV(replay.received_lsn) is, or when no WAL receiver is streaming
-          from the primary: a standby cut off from its primary cannot know its lag.
+          from the primary (a standby cut off from its primary cannot know its lag).
       type: int
       sample: 0
     lag_seconds:

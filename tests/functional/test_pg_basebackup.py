@@ -476,7 +476,7 @@ def test_server_started_during_clone_is_not_swapped_away(primary, clusters, run_
         sysid = old.system_identifier()
         parent = old.data_dir.parent
         runner, result = run_in_background(run_module, clone_args(primary, old.data_dir, force=True,
-                                                                   max_rate='2M'))
+                                                                  max_rate='2M'))
         wait_for_basebackup(parent, runner)
         old.start()
         runner.join(300)

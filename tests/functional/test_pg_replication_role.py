@@ -362,7 +362,7 @@ def random_passwords(count: int, seed: int = 14) -> list[str]:
     out = list(ISSUE_PASSWORDS)
     while len(out) < count:
         chars = []
-        for _ in range(rng.randint(1, 8)):
+        for dummy in range(rng.randint(1, 8)):
             if rng.random() < 0.15:
                 code = rng.randint(0x80, 0x10ffff)
             else:
