@@ -27,6 +27,12 @@ KEY_SUFFIXES = ('.crt', '.key', '.pem')
 
 CLONE_MARK = '.clone-'
 OLD_MARK = '.old-'
+# pg_basebackup -l: the label in backup_label of a clone this module made. The server removes
+# backup_label when it first starts, so the file with this label marks a clone never started.
+CLONE_LABEL = 'catmaid.replication clone'
+# PostgreSQL's FirstNormalObjectId: every database, table, role ... a user adds gets an OID
+# from here on; initdb's own objects stay below it.
+FIRST_NORMAL_OID = 16384
 
 
 class Facts(NamedTuple):
@@ -40,6 +46,11 @@ class Facts(NamedTuple):
     primary_sysid: Optional[str] = None
     standby_configured: bool = False
     force: bool = False
+    # backup_label of this module's clone is there: the cluster was never started.
+    own_unstarted_clone: bool = False
+    # Cleanly shut down and no OID ever given to a user object (as initdb, or Debian's
+    # package, left it): the NextOID of its pg_control, else None.
+    fresh_next_oid: Optional[int] = None
 
 
 class Decision(NamedTuple):
@@ -64,6 +75,8 @@ def decide(facts: Facts, data_dir: str = 'data_dir') -> Decision:
     missing, or empty                             clone                  clone
     standby of this primary (same system id)      unchanged              unchanged
     a server is running in it (anything else)     refuse                 refuse
+    this module's clone, never started            replace                replace
+    a fresh cluster, stopped (initdb, no objects) replace                replace
     not empty, no PG_VERSION                      refuse                 replace
     same system id but not a standby (promoted)   refuse                 replace
     another cluster (other or unknown system id)  refuse                 replace
@@ -85,6 +98,15 @@ def decide(facts: Facts, data_dir: str = 'data_dir') -> Decision:
     if facts.running:
         return Decision(REFUSE, f'refusing to touch {data_dir}: a PostgreSQL server is running in it; '
                                 'stop it first (force does not override this)')
+
+    # What a rerun finds after a failed first deployment goes on without force.
+    if facts.has_pg_version and facts.own_unstarted_clone:
+        return Decision(REPLACE, f'{data_dir} holds a clone this module made that was never started '
+                                 '(its backup_label is still there), so it holds nothing of its own')
+    if facts.has_pg_version and facts.fresh_next_oid is not None:
+        return Decision(REPLACE, f'{data_dir} holds a fresh cluster as initdb (or the distribution\'s '
+                                 f'package) left it, stopped, with no database, table or role added '
+                                 f'(NextOID {facts.fresh_next_oid})')
 
     if not facts.has_pg_version:
         why = f'{data_dir} is not empty and holds no PostgreSQL cluster (no PG_VERSION)'
@@ -133,7 +155,7 @@ def basebackup_argv(binary: str, target: str, host: str, port: int, user: str, c
                     conn_string: str, slot: Optional[str] = None, create_slot: bool = False,
                     max_rate: Optional[str] = None) -> list[str]:
     """The pg_basebackup command line. It never carries a password."""
-    argv = [binary, '-D', target, '-X', 'stream', '-c', checkpoint, '-d', conn_string,
+    argv = [binary, '-D', target, '-X', 'stream', '-c', checkpoint, '-l', CLONE_LABEL, '-d', conn_string,
             '-h', host, '-p', str(port), '-U', user, '-w', '--no-password']
     if slot:
         argv += (['-C'] if create_slot else []) + ['-S', slot]
@@ -196,10 +218,36 @@ def server_major(server_version: int) -> int:
 
 def parse_controldata_sysid(output: str) -> Optional[str]:
     """System identifier from pg_controldata output (run with LC_ALL=C)."""
+    return parse_controldata(output).get('Database system identifier')
+
+
+def parse_controldata(output: str) -> dict[str, str]:
+    """Every ``name: value`` line of pg_controldata output (run with LC_ALL=C)."""
+    fields = {}
     for line in output.splitlines():
-        if line.startswith('Database system identifier:'):
-            return line.split(':', 1)[1].strip()
-    return None
+        name, sep, value = line.partition(':')
+        if sep:
+            fields[name.strip()] = value.strip()
+    return fields
+
+
+def fresh_next_oid(controldata: dict[str, str]) -> Optional[int]:
+    """NextOID when pg_controldata shows a cluster nobody added objects to, else None.
+
+    It must have been shut down cleanly (then NextOID is exact), and NextOID must not have
+    passed FirstNormalObjectId: the first user database, table, role, schema ... takes 16384.
+    """
+    if controldata.get('Database cluster state') != 'shut down':
+        return None
+    text = controldata.get("Latest checkpoint's NextOID", '')
+    if not text.isdigit() or int(text) > FIRST_NORMAL_OID:
+        return None
+    return int(text)
+
+
+def is_own_clone_label(text: Optional[str]) -> bool:
+    """Whether backup_label content is that of a clone this module made (pg_basebackup -l)."""
+    return bool(text) and f'LABEL: {CLONE_LABEL}' in text.splitlines()
 
 
 def sysid_from_pg_control(raw: bytes) -> Optional[str]:

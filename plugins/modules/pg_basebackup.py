@@ -21,6 +21,11 @@ description:
   - A standby of this primary (same system identifier, C(standby.signal) or C(recovery.conf)
     present, running or not) is left alone, RV(action=unchanged).
   - Any other server running in it makes the module fail, even with O(force=true).
+  - A clone this module made that was never started (its C(backup_label), labelled
+    C(catmaid.replication clone), is still there) and a stopped fresh cluster (as C(initdb) or
+    Debian's package made it, no database, table or role added, which C(pg_controldata) shows as a
+    C(NextOID) below 16384 after a clean shutdown) are replaced without O(force), their
+    configuration files saved first. That is what a rerun finds after a failed first deployment.
   - A directory without C(PG_VERSION), another cluster, or a cluster with the primary's system
     identifier that is not a standby (a promoted former primary) makes the module fail unless
     O(force=true).
@@ -41,8 +46,8 @@ description:
     E(PGPASSFILE) for that one command; it is never on a command line nor in the result.
   - C(pg_basebackup) cannot outlive the module. It runs in a process group of its own that is
     stopped when the module gets C(SIGTERM), C(SIGINT) or C(SIGHUP), or dies (even by C(SIGKILL),
-    through the parent-death signal on Linux), which ends its WAL sender on the primary and frees
-    the slot.
+    through the parent-death signal that C(setpriv) of util-linux sets), which ends its WAL sender
+    on the primary and frees the slot.
   - Run the module as the C(postgres) OS user (C(become_user=postgres)). When it runs as root,
     everything it creates is given to O(owner).
   - Symbolic links in O(data_dir) are resolved first; the data directory must not be a mount
@@ -188,7 +193,8 @@ notes:
   - The configuration files saved in O(backup_dir) are not put back into the new data directory.
 requirements:
   - psycopg2 on the managed host (Debian package C(python3-psycopg2)).
-  - pg_basebackup and pg_controldata of the primary's major version; coreutils C(timeout).
+  - pg_basebackup and pg_controldata of the primary's major version; coreutils C(timeout);
+    util-linux C(setpriv) (without it a module killed by C(SIGKILL) leaves C(pg_basebackup) running).
 seealso:
   - name: pg_basebackup
     description: The PostgreSQL program this module runs.
@@ -288,13 +294,11 @@ timeline:
   sample: 1
 """
 
-import ctypes
 import os
 import pwd
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from typing import Any, Optional
@@ -326,49 +330,43 @@ class Cloner:
         self.binary_major: Optional[int] = None
 
     # -- the one seam for external programs ----------------------------------------------
-    def _run_command(self, argv: list[str], env: Optional[dict[str, str]] = None) -> tuple[int, str, str]:
+    def _run_command(self, argv: list[str], env: Optional[dict[str, str]] = None,
+                     **kw: Any) -> tuple[int, str, str]:
         environ = dict(C_LOCALE)
         environ.update(env or {})
-        return self.module.run_command(argv, environ_update=environ, check_rc=False)
+        return self.module.run_command(argv, environ_update=environ, check_rc=False, **kw)
 
     def _run_tied(self, argv: list[str], env: Optional[dict[str, str]] = None) -> tuple[int, str, str]:
         """Run a long command so that it cannot outlive the module.
 
-        The child gets a process group of its own and PR_SET_PDEATHSIG (SIGTERM when this
-        process dies, even by SIGKILL); SIGTERM, SIGINT and SIGHUP sent to the module stop the
-        whole group first. timeout(1), the command run here, passes a TERM on to
-        pg_basebackup's group, its WAL streamer included, so the primary's WAL sender ends and
-        the slot is released.
+        setpriv(1) gives the command the parent-death signal (PR_SET_PDEATHSIG: SIGTERM when
+        this process dies, even by SIGKILL), which it keeps across exec; SIGTERM, SIGINT and
+        SIGHUP sent to the module stop the command's process group first. timeout(1), the
+        command run here, leads a process group of its own and passes a TERM on to
+        pg_basebackup and its WAL streamer, so the primary's WAL sender ends and the slot is
+        released.
         """
-        environ = dict(os.environ)
-        environ.update(C_LOCALE)
-        environ.update(env or {})
-        parent = os.getpid()
-
-        def tie_to_parent() -> None:
-            os.setpgrp()
-            _set_parent_death_signal(signal.SIGTERM)
-            if os.getppid() != parent:      # the module died before the tie existed
-                os._exit(1)
-
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=environ, close_fds=True,
-                                preexec_fn=tie_to_parent)
+        setpriv = self.module.get_bin_path('setpriv')
+        if setpriv:
+            argv = [setpriv, '--pdeathsig', 'TERM', '--'] + argv
+        running: list[Any] = []
 
         def stop(signum: int, frame: Any) -> None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except OSError:
-                pass
+            for proc in running:
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(proc.pid, signal.SIGTERM)
+                        break
+                    except OSError:
+                        continue
             raise Interrupted(signum)
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         try:
-            out, err = proc.communicate()
+            return self._run_command(argv, env, before_communicate_callback=running.append)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        return (proc.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace'))
 
     def fail(self, msg: str, **extra: Any) -> None:
         result = dict(self.result)
@@ -394,14 +392,20 @@ class Cloner:
         st = os.stat(self.parent)
         return st.st_uid, st.st_gid
 
-    def local_sysid(self, major: Optional[int], path: str) -> Optional[str]:
+    def controldata(self, major: Optional[int], path: str) -> dict[str, str]:
+        """pg_controldata of the cluster in ``path`` ({} without a pg_controldata of its major)."""
         bin_dir = find_bin_dir(major, self.p['pg_bin_dir'])
-        controldata = os.path.join(bin_dir, 'pg_controldata') if bin_dir else ''
-        if controldata and os.access(controldata, os.X_OK):
-            rc, out, dummy = self._run_command([controldata, '-D', path])
-            sysid = _clone.parse_controldata_sysid(out) if rc == 0 else None
-            if sysid:
-                return sysid
+        binary = os.path.join(bin_dir, 'pg_controldata') if bin_dir else ''
+        if binary and os.access(binary, os.X_OK):
+            rc, out, dummy = self._run_command([binary, '-D', path])
+            if rc == 0:
+                return _clone.parse_controldata(out)
+        return {}
+
+    def local_sysid(self, controldata: dict[str, str], path: str) -> Optional[str]:
+        sysid = controldata.get('Database system identifier')
+        if sysid:
+            return sysid
         try:
             with open(os.path.join(path, 'global', 'pg_control'), 'rb') as handle:
                 return _clone.sysid_from_pg_control(handle.read(8))
@@ -420,13 +424,22 @@ class Cloner:
             major = read_pg_version(path) if 'PG_VERSION' in entries else None
         except ValueError as exc:
             self.fail(f'refusing to touch {self.data_dir}: {exc}')
+        control = self.controldata(major, path) if 'PG_VERSION' in entries else {}
+        label = None
+        if 'backup_label' in entries:
+            try:
+                label = _pgdata.read_text(os.path.join(path, 'backup_label'))
+            except (OSError, UnicodeDecodeError):
+                label = None
         facts = _clone.Facts(
             exists=True, empty=not entries, has_pg_version='PG_VERSION' in entries,
             running=postmaster_running(path),
-            local_sysid=self.local_sysid(major, path) if 'PG_VERSION' in entries else None,
+            local_sysid=self.local_sysid(control, path) if 'PG_VERSION' in entries else None,
             primary_sysid=primary_sysid,
             standby_configured='standby.signal' in entries or 'recovery.conf' in entries,
-            force=self.p['force'])
+            force=self.p['force'],
+            own_unstarted_clone=_clone.is_own_clone_label(label),
+            fresh_next_oid=_clone.fresh_next_oid(control))
         return facts, major
 
     # -- the primary ----------------------------------------------------------------------
@@ -743,21 +756,16 @@ class Cloner:
         self.module.exit_json(**self.result)
 
 
-class Interrupted(Exception):
-    """The module got a signal while pg_basebackup ran (which was stopped)."""
+class Interrupted(BaseException):
+    """The module got a signal while pg_basebackup ran (which was stopped).
+
+    A BaseException, so that run_command's own exception handling lets it through to the
+    clean-up of the partial copy.
+    """
 
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = signum
-
-
-def _set_parent_death_signal(signum: int) -> None:
-    """prctl(PR_SET_PDEATHSIG, signum) for the calling process; Linux only, else nothing."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signum, 0, 0, 0)      # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _empty_dir(path: str) -> None:

@@ -271,7 +271,13 @@ def test_promoted_former_primary_needs_force(primary, clusters, run_module, work
     data_dir = parent / 'data'
     res = run_module(MODULE, clone_args(primary, data_dir))
     assert res['changed'] is True, res
-    # Same system identifier, but no standby.signal: it would start as a primary of its own.
+    # Started once without standby.signal: a primary of its own now, whose history diverged.
+    former = type(primary)(clusters.workdir, 'replica', clusters.bindir)
+    former.prepare_dirs()
+    former.write_conf()
+    former.start()
+    former.stop()
+    assert not (data_dir / 'backup_label').exists()
     res = run_module(MODULE, clone_args(primary, data_dir))
     assert res.get('failed') is True
     assert 'not configured as a standby' in res['msg'] and 'force' in res['msg']
@@ -665,3 +671,49 @@ def test_impostor_without_channel_binding_is_refused(primary, clusters, run_modu
         ok = run_module(MODULE, clone_args(primary, parent / 'data'))
         assert ok.get('failed') is not True, ok.get('msg')
         assert "channel_binding='require'" in ' '.join(ok['cmd'])
+
+
+GROUP_RERUN = 'stopping services: pg_basebackup rerun (tests/functional/test_pg_basebackup.py)'
+
+
+def test_own_unstarted_clone_is_replaced_without_force(primary, clusters, run_module, workdir, report):
+    with report.case(GROUP_RERUN, 'a rerun finds the module\'s own clone, never started (issue 14 item 14)',
+                     'a first run cloned but died before the standby was configured (no standby.signal, '
+                     'backup_label of the module\'s clone still there): the rerun without force replaces it '
+                     'and goes on. On the parent commit it refused ("not configured as a standby ... set '
+                     'force=true"), so a failed first deployment needed the global force') as case:
+        parent = replica_parent(workdir)
+        data_dir = parent / 'data'
+        first = run_module(MODULE, clone_args(primary, data_dir))
+        assert first.get('failed') is not True, first.get('msg')
+        again = run_module(MODULE, clone_args(primary, data_dir))
+        assert again.get('failed') is not True, again.get('msg')
+        assert again['changed'] is True and action_of(again) == 'replace', again['msg']
+        assert 'never started' in again['msg']
+        assert 'LABEL: catmaid.replication' in (data_dir / 'backup_label').read_text()
+        case.note(f"rerun: {again['msg'][:160]}")
+
+
+def test_fresh_package_cluster_is_replaced_without_force(primary, clusters, run_module, report):
+    with report.case(GROUP_RERUN, 'a rerun finds the stopped, fresh package cluster (issue 14 item 14)',
+                     'data_dir holds a cluster that initdb made and nobody used (no database, table or role '
+                     'added: NextOID below 16384), stopped: replaced without force, its configuration saved. '
+                     'A cluster with one role added is still refused without force. On the parent commit '
+                     'the fresh cluster counted as "holds another cluster" and needed force') as case:
+        fresh = clusters('replica')
+        fresh.stop()
+        res = run_module(MODULE, clone_args(primary, fresh.data_dir))
+        assert res.get('failed') is not True, res.get('msg')
+        assert action_of(res) == 'replace' and 'fresh cluster' in res['msg'], res['msg']
+        assert fresh.system_identifier() == primary.system_identifier()
+        assert res['backup_dir'] and 'postgresql.conf' in res['saved_files']
+        case.note(f"replaced: {res['msg'][:160]}")
+
+        used = clusters('used')
+        used.psql('CREATE ROLE dba_added')
+        used.stop()
+        before = snapshot(used.data_dir)
+        refused = run_module(MODULE, clone_args(primary, used.data_dir))
+        assert refused.get('failed') is True and 'force' in refused['msg'], refused.get('msg')
+        assert snapshot(used.data_dir) == before
+        case.note('a cluster with one role added: refused without force, untouched')

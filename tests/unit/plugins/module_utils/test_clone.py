@@ -134,7 +134,7 @@ def test_argv_never_has_the_password_and_has_slot_flags():
     argv = _clone.basebackup_argv('/bin/pg_basebackup', '/d/.main.clone-1', 'db1', 5433, 'rep', 'fast',
                                   "sslmode='require'", slot='s1', create_slot=True, max_rate='1M')
     assert argv == ['/bin/pg_basebackup', '-D', '/d/.main.clone-1', '-X', 'stream', '-c', 'fast',
-                    '-d', "sslmode='require'", '-h', 'db1', '-p', '5433', '-U', 'rep', '-w', '--no-password',
+                    '-l', 'catmaid.replication clone', '-d', "sslmode='require'", '-h', 'db1', '-p', '5433', '-U', 'rep', '-w', '--no-password',
                     '-C', '-S', 's1', '-r', '1M']
     reuse = _clone.basebackup_argv('pg_basebackup', 't', 'h', 1, 'u', 'spread', '', slot='s1')
     assert reuse[-2:] == ['-S', 's1'] and '-C' not in reuse and 'spread' in reuse
@@ -253,3 +253,38 @@ def test_data_dir_of_another_major_is_never_replaced(local, primary, empty, refu
     assert (msg is not None) == refused
     if refused:
         assert f'PostgreSQL {local}' in msg and f'PostgreSQL {primary}' in msg
+
+
+@pytest.mark.parametrize('facts, action', [
+    (dict(own_unstarted_clone=True), 'replace'),
+    (dict(own_unstarted_clone=True, local_sysid=PRIMARY), 'replace'),
+    (dict(fresh_next_oid=13572), 'replace'),
+    (dict(fresh_next_oid=13572, running=True), 'refuse'),
+    (dict(own_unstarted_clone=True, running=True), 'refuse'),
+    (dict(), 'refuse'),
+])
+def test_own_clone_and_fresh_cluster_need_no_force(facts, action):
+    base = dict(exists=True, empty=False, has_pg_version=True, local_sysid='1', primary_sysid=PRIMARY)
+    base.update(facts)
+    assert _clone.decide(Facts(**base)).action == action
+
+
+@pytest.mark.parametrize('state, next_oid, fresh', [
+    ('shut down', '13572', 13572), ('shut down', '16384', 16384), ('shut down', '16385', None),
+    ('in production', '13572', None), ('shut down in recovery', '13572', None), ('shut down', '', None),
+])
+def test_fresh_next_oid(state, next_oid, fresh):
+    control = {'Database cluster state': state, "Latest checkpoint's NextOID": next_oid}
+    assert _clone.fresh_next_oid(control) == fresh
+
+
+def test_controldata_fields_and_own_label():
+    out = ('Database system identifier:           7301234567890123456\n'
+           'Database cluster state:               shut down\n'
+           "Latest checkpoint's NextOID:          13572\n")
+    fields = _clone.parse_controldata(out)
+    assert fields["Latest checkpoint's NextOID"] == '13572'
+    assert _clone.parse_controldata_sysid(out) == '7301234567890123456'
+    assert _clone.is_own_clone_label('START TIMELINE: 1\nLABEL: catmaid.replication clone\n')
+    assert not _clone.is_own_clone_label('LABEL: pg_basebackup base backup\n')
+    assert not _clone.is_own_clone_label(None)
