@@ -20,8 +20,21 @@ import ipaddress
 import re
 from typing import Any, Callable, Mapping
 
-# Variables that may differ per host: read from each host's own variables.
+# Variables that may differ per host: read from each host's own variables only.
 PER_NODE = ('catmaid_replication_address', 'catmaid_replication_slot', 'catmaid_replication_primary_address')
+# Settings of the whole replication set: every node must see the same value (a port, the proxy, the
+# CA set on one host only would split the set).
+SET_WIDE = ('catmaid_replication_user', 'catmaid_replication_use_proxy', 'catmaid_replication_port',
+            'catmaid_replication_postgres_port', 'catmaid_replication_proxy_source', 'catmaid_replication_sslmode',
+            'catmaid_replication_use_slots', 'catmaid_replication_max_wal_senders',
+            'catmaid_replication_max_replication_slots', 'catmaid_replication_archive',
+            'catmaid_replication_archive_host', 'catmaid_replication_archive_shared_dir',
+            'catmaid_replication_archive_dir', 'catmaid_replication_ca_dir', 'catmaid_replication_postgresql_version')
+# Settings resolve() needs: the role catmaid.replication.catmaid_replication gives them all (its
+# defaults/main.yml is the one place of their defaults, so none is repeated here).
+REQUIRED = ('catmaid_replication_primary_group', 'catmaid_replication_replicas_group', 'catmaid_replication_use_proxy',
+            'catmaid_replication_port', 'catmaid_replication_postgres_port', 'catmaid_replication_proxy_source',
+            'catmaid_replication_use_slots', 'catmaid_replication_sslmode')
 
 # Whole-number settings, their lower and upper bounds and the hint the error message gives.
 INTS: dict[str, tuple[int, int | None, str]] = {
@@ -54,15 +67,36 @@ def node_id(name: str) -> str:
     return re.sub(r'[^a-z0-9_]', '_', str(name).lower())[:63]
 
 
-def check_address(value: str) -> str | None:
-    """An IPv4/IPv6 address or network (the proxy's allow list); None when it is not one."""
+def check_address(value: Any) -> str | None:
+    """A replica's IPv4/IPv6 address or network (the proxy's allow list, pg_hba); None when it is not one.
+
+    Refused as well: scoped IPv6 addresses (``%``: pg_hba.conf cannot read them), networks with host
+    bits set or a prefix of 0 (everyone), the unspecified, loopback and multicast addresses (the
+    proxy would admit the primary itself or nobody)."""
     text = str(value).strip()
+    if not text or '%' in text or any(c.isspace() for c in text):
+        return None
     try:
         if '/' in text:
-            return str(ipaddress.ip_network(text, strict=False))
-        return str(ipaddress.ip_address(text))
+            net = ipaddress.ip_network(text, strict=True)
+            if net.prefixlen == 0:
+                return None
+            first = net.network_address
+        else:
+            net = None
+            first = ipaddress.ip_address(text)
     except ValueError:
         return None
+    if first.is_unspecified or first.is_loopback or first.is_multicast:
+        return None
+    return str(net) if net is not None else str(first)
+
+
+def _norm(value: Any) -> str:
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    text = '' if value is None else str(value).strip()
+    return {'yes': 'true', 'on': 'true', 'no': 'false', 'off': 'false'}.get(text.lower(), text)
 
 
 def _bad_ints(values: Mapping[str, Any]) -> list[str]:
@@ -78,7 +112,7 @@ def _bad_ints(values: Mapping[str, Any]) -> list[str]:
         number = int(text)
         if number < low or (high is not None and number > high):
             bad.append(f'{name} ({hint})')
-    sslmode = values.get('catmaid_replication_sslmode', 'require')
+    sslmode = values.get('catmaid_replication_sslmode')
     if sslmode not in SSLMODES:
         bad.append('catmaid_replication_sslmode (require, verify-ca or verify-full)')
     return bad
@@ -97,8 +131,12 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
                   the one host of the primary group. The other nodes of both groups are then
                   the replicas.
     """
-    primary_group = str(settings.get('catmaid_replication_primary_group') or 'primary')
-    replicas_group = str(settings.get('catmaid_replication_replicas_group') or 'replicas')
+    missing = [name for name in REQUIRED if name not in settings]
+    if missing:
+        raise TopologyError(f'Settings missing: {", ".join(missing)} (the role catmaid.replication.catmaid_replication '
+                            'defines them all; include it, or its entry point "topology").')
+    primary_group = str(settings['catmaid_replication_primary_group'])
+    replicas_group = str(settings['catmaid_replication_replicas_group'])
     primaries = list(groups.get(primary_group) or [])
     replicas = list(groups.get(replicas_group) or [])
     if len(primaries) != 1:
@@ -135,6 +173,13 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
             raise TopologyError(
                 f'Invalid value(s) for {host}: {", ".join(bad)}. Nothing was changed; fix them in the inventory '
                 'or in -e.')
+    for name in SET_WIDE:
+        seen = {host: _norm(value(host, name)) for host in nodes}
+        if len(set(seen.values())) > 1:
+            raise TopologyError(
+                f'{name} must be the same on every node of the replication set, but it differs: '
+                + ', '.join(f'{h}={v or "(empty)"}' for h, v in seen.items())
+                + '. Set it once (group_vars/all or -e). Nothing was changed.')
 
     current = str(primary or inventory_primary)
     if current not in nodes:
@@ -143,7 +188,7 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
 
     host_of, address_of, slot_of, id_of = {}, {}, {}, {}
     for host in nodes:
-        reach = str(value(host, 'catmaid_replication_primary_address') or host)
+        reach = str(host_vars(host).get('catmaid_replication_primary_address') or host)
         if reach != host and not _HOST.match(reach):
             raise TopologyError(
                 f'catmaid_replication_primary_address must be a host name or address (got "{reach}"). Nothing was '
@@ -158,7 +203,13 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
                     f'"{given}"); it goes into the allow list of the proxy. Nothing was changed.')
             address_of[host] = checked
         else:
-            address_of[host] = str(facts_address(host) or '')
+            fact = str(facts_address(host) or '')
+            checked = check_address(fact) if fact else ''
+            if checked is None:
+                raise TopologyError(
+                    f'The default IPv4 address {host} reports in its facts ("{fact}") is not a usable address for the '
+                    'allow list of the proxy; set catmaid_replication_address for it. Nothing was changed.')
+            address_of[host] = checked
         id_of[host] = node_id(host)
         slot = host_vars(host).get('catmaid_replication_slot')
         slot_of[host] = str(slot) if slot not in (None, '') else id_of[host]
@@ -171,25 +222,32 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
             'Two nodes have the same name in lower case with [^a-z0-9_] as "_" ('
             + ', '.join(sorted(n for n in nodes if list(id_of.values()).count(id_of[n]) > 1))
             + '); their slots and archive directories would collide. Rename one.')
-    use_slots = _bool(settings.get('catmaid_replication_use_slots', True))
+    use_slots = _bool(settings['catmaid_replication_use_slots'])
     if not use_slots:
         slot_of = {n: '' for n in nodes}
-    elif len({slot_of[n] for n in others}) != len(others):
-        raise TopologyError('Two replicas would use the same replication slot: give each its own '
-                            'catmaid_replication_slot.')
+    elif len(set(slot_of.values())) != len(nodes):
+        # Over every node, not only today's replicas: after a promotion the old primary needs its slot too.
+        raise TopologyError('Two nodes would use the same replication slot ('
+                            + ', '.join(sorted(f'{n}={slot_of[n]}' for n in nodes
+                                               if list(slot_of.values()).count(slot_of[n]) > 1))
+                            + '): give each its own catmaid_replication_slot. Nothing was changed.')
 
-    use_proxy = _bool(settings.get('catmaid_replication_use_proxy', True))
-    source = str(settings.get('catmaid_replication_proxy_source') or '127.0.0.2')
+    use_proxy = _bool(settings['catmaid_replication_use_proxy'])
+    source = str(settings['catmaid_replication_proxy_source']).strip()
     try:
-        if not ipaddress.ip_address(source).is_loopback:
+        address = ipaddress.ip_address(source)
+        # IPv4 (the proxy's upstream is 127.0.0.1), loopback, and not 127.0.0.1 itself: local clients
+        # connect from there, and everything from the proxy's source but replication is rejected.
+        if address.version != 4 or not address.is_loopback or source == '127.0.0.1':
             raise ValueError(source)
     except ValueError:
         raise TopologyError(
-            f'catmaid_replication_proxy_source must be a loopback address such as 127.0.0.2 (got "{source}"): the proxy '
-            'connects to PostgreSQL from it. Nothing was changed.') from None
-    proxy_source = f'{source}/32' if ':' not in source else f'{source}/128'
-    postgres_port = int(settings.get('catmaid_replication_postgres_port') or 5432)
-    proxy_port = int(settings.get('catmaid_replication_port') or 7432)
+            f'catmaid_replication_proxy_source must be an IPv4 loopback address other than 127.0.0.1, such as 127.0.0.2 '
+            f'(got "{source}"): the proxy connects to PostgreSQL from it and pg_hba.conf rejects everything from it but '
+            'replication, so 127.0.0.1 would lock out local clients. Nothing was changed.') from None
+    proxy_source = f'{source}/32'
+    postgres_port = int(settings['catmaid_replication_postgres_port'])
+    proxy_port = int(settings['catmaid_replication_port'])
     senders_given = settings.get('catmaid_replication_max_wal_senders')
     senders = int(senders_given) if senders_given not in (None, '') else max(SENDERS_MIN, len(nodes) + SENDERS_SPARE)
     slots_given = settings.get('catmaid_replication_max_replication_slots')
@@ -203,7 +261,7 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
     listen = settings.get('catmaid_replication_listen_addresses')
     if listen in (None, '', []):
         listen = '*' if (role == 'primary' and not use_proxy) else 'localhost'
-    archive = _bool(settings.get('catmaid_replication_archive', False))
+    archive = _bool(settings.get('catmaid_replication_archive'))
     shared_dir = str(settings.get('catmaid_replication_archive_shared_dir') or '')
     archive_host = '' if shared_dir else str(settings.get('catmaid_replication_archive_host') or inventory_primary)
     archive_address = str(settings.get('catmaid_replication_archive_address') or '')

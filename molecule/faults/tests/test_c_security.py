@@ -93,17 +93,19 @@ def test_password_in_no_world_readable_file_or_log(lab):
 def test_no_trust_or_md5_replication_rule(lab):
     with REPORT.case(G, 'pg_hba.conf has no trust or md5 rule for replication',
                      'pg_hba_file_rules (what the server loaded) on every node: no replication rule is trust, md5 or '
-                     'password; on the primary every TCP replication rule is hostssl with scram-sha-256 or a reject '
-                     '(Debian\'s loopback replication lines are removed there)') as c:
+                     'password; on the primary every TCP replication rule for a non-loopback source or the proxy\'s '
+                     'address is hostssl with scram-sha-256 or a reject') as c:
         for node in NODES:
             rows = psql(node, "SELECT concat_ws(' ', type, address, auth_method) FROM pg_hba_file_rules "
                               "WHERE 'replication' = ANY(database) ORDER BY line_number").splitlines()
             bad = [r for r in rows if r.split()[-1] in ('trust', 'md5', 'password')]
             assert not bad, f'{node}: {bad}'
             if node == PRIMARY:
-                # Only hostssl with scram-sha-256 may admit replication over TCP (Debian's loopback lines are gone);
-                # the proxy's source address has a reject rule for everything else.
-                tcp = [r for r in rows if not r.startswith('local')]
+                # Only hostssl with scram-sha-256 may admit replication from the proxy's address or the network;
+                # everything else from the proxy's address is rejected. Debian's own 127.0.0.1 / ::1 lines (local
+                # clients, scram-sha-256 on bookworm) stay: the proxy never connects from there.
+                tcp = [r for r in rows if not r.startswith('local')
+                       and not (r.split()[1] in ('127.0.0.1', '::1') and r.endswith('scram-sha-256'))]
                 assert tcp and all((r.startswith('hostssl') and r.endswith('scram-sha-256')) or r.endswith('reject')
                                    for r in tcp), f'{node}: {tcp}'
                 assert any(r.startswith('hostssl') for r in tcp), f'{node}: {tcp}'

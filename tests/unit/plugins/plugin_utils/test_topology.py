@@ -1,0 +1,101 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The replication set derived from the inventory (plugins/plugin_utils/_topology.py), with the
+defaults of roles/catmaid_replication/defaults/main.yml as the settings, as the roles pass them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ansible_collections.catmaid.replication.plugins.plugin_utils._topology import TopologyError, check_address, resolve
+
+REPO = Path(__file__).resolve().parents[4]
+DEFAULTS = {k: v for k, v in yaml.safe_load((REPO / 'roles/catmaid_replication/defaults/main.yml').read_text()).items()
+            if 'password' not in k}
+GROUPS = {'primary': ['p'], 'replicas': ['r1', 'r2']}
+FACTS = {'p': '192.0.2.1', 'r1': '192.0.2.2', 'r2': '192.0.2.3'}
+
+
+def topo(me: str = 'p', host: dict[str, dict] | None = None, settings: dict | None = None, primary: str = '',
+         facts: dict | None = None, groups: dict | None = None) -> dict[str, Any]:
+    own = {h: {'catmaid_replication_password': 'pw', **(host or {}).get(h, {})} for h in ('p', 'r1', 'r2')}
+    facts = FACTS if facts is None else facts
+    return resolve({**DEFAULTS, **(settings or {})}, groups or GROUPS, lambda h: own[h], me,
+                   lambda h: facts.get(h, ''), primary=primary)
+
+
+def test_the_set_from_the_inventory_and_the_defaults():
+    t = topo('r1')
+    assert (t['primary'], t['replicas'], t['role']) == ('p', ['r1', 'r2'], 'replica')
+    assert t['allow'] == ['192.0.2.2', '192.0.2.3'] and t['hba_sources'] == ['127.0.0.2/32']
+    assert t['slots'] == ['r1', 'r2'] and t['slot'] == 'r1' and t['connect_port'] == 7432
+    assert t['senders'] == 32 and t['max_slots'] == 32 and t['primary_host'] == 'p'
+
+
+def test_after_a_failover_the_override_names_the_primary():
+    t = topo('p', primary='r1')
+    assert (t['primary'], t['replicas'], t['role']) == ('r1', ['p', 'r2'], 'replica')
+    assert t['slots'] == ['p', 'r2'] and t['allow'] == ['192.0.2.1', '192.0.2.3']
+
+
+def test_a_per_node_address_stays_with_its_node():
+    """Review hole 5: r1's own primary_address must not become every node's."""
+    t = topo('r1', host={'r1': {'catmaid_replication_primary_address': '10.0.0.2'}})
+    assert t['host_of'] == {'p': 'p', 'r1': '10.0.0.2', 'r2': 'r2'} and t['primary_host'] == 'p'
+
+
+@pytest.mark.parametrize('name,value', [('catmaid_replication_port', 7433), ('catmaid_replication_use_proxy', False),
+                                        ('catmaid_replication_sslmode', 'verify-full'),
+                                        ('catmaid_replication_ca_dir', '/elsewhere')])
+def test_a_set_wide_setting_given_on_one_node_only_is_refused(name, value):
+    """Review holes 6 and 14: one node on another port, proxy mode, sslmode or CA would split the set."""
+    with pytest.raises(TopologyError, match=f'{name} must be the same on every node'):
+        topo('r1', host={'p': {name: value}})
+
+
+@pytest.mark.parametrize('fact', ['10.0.0.2;\n    allow all;\n    #', '0.0.0.0', '127.0.0.1', 'fe80::1%eth0'])
+def test_an_address_from_facts_is_checked_like_a_given_one(fact):
+    """Review hole 4: a managed host controls its own facts; they went into nginx unchecked."""
+    with pytest.raises(TopologyError, match='not a usable address'):
+        topo('p', facts={**FACTS, 'r1': fact})
+
+
+@pytest.mark.parametrize('value', ['fe80::1%eth0', 'fe80::1%x; allow all', '10.0.0.5/0', '::/0', '0.0.0.0', '127.0.0.1',
+                                   '224.0.0.1', '10.0.0.5/24', 'db2.example.org', '10.0.0.300', ''])
+def test_check_address_refuses_what_would_open_or_break_the_proxy(value):
+    """Review holes 3 and 16."""
+    assert check_address(value) is None
+
+
+@pytest.mark.parametrize('value', ['10.0.0.2', '10.0.0.0/24', '2001:db8::5', '2001:db8::/64'])
+def test_check_address_accepts_addresses_and_networks(value):
+    assert check_address(value) == value
+
+
+@pytest.mark.parametrize('source', ['127.0.0.1', '::1', '10.0.0.2', 'localhost'])
+def test_the_proxy_source_cannot_lock_out_local_clients(source):
+    """Review hole 2: 127.0.0.1 (or ::1) would reject every local client of PostgreSQL."""
+    with pytest.raises(TopologyError, match='catmaid_replication_proxy_source must be an IPv4 loopback'):
+        topo(settings={'catmaid_replication_proxy_source': source})
+
+
+def test_slot_names_are_unique_over_every_node():
+    """Review hole 10: a replica using the primary's default slot name collided only after a promotion."""
+    with pytest.raises(TopologyError, match='Two nodes would use the same replication slot'):
+        topo(host={'r2': {'catmaid_replication_slot': 'p'}})
+
+
+def test_missing_settings_are_named_not_defaulted_here():
+    settings = dict(DEFAULTS)
+    del settings['catmaid_replication_port']
+    with pytest.raises(TopologyError, match='Settings missing: catmaid_replication_port'):
+        resolve(settings, GROUPS, lambda h: {'catmaid_replication_password': 'pw'}, 'p', lambda h: FACTS[h])
+
+
+def test_the_password_is_never_returned():
+    t = topo('p', host={h: {'catmaid_replication_password': 'S3cret'} for h in ('p', 'r1', 'r2')})
+    assert 'S3cret' not in repr(t)
