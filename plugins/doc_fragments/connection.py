@@ -20,6 +20,8 @@ options:
   login_password:
     description:
       - Password for O(login_user). Not needed with peer authentication on the local socket.
+      - Must not be empty (libpq would take an empty password for none and use C(~/.pgpass) or
+        E(PGPASSWORD) instead); omit it to use those on purpose.
     type: str
   login_host:
     description:

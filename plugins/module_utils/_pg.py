@@ -64,6 +64,10 @@ def connect(module, autocommit: bool = True):
     Fails the module with a message that names the target (never the password).
     """
     ensure_psycopg2(module)
+    if module.params.get('login_password') == '':
+        module.fail_json(msg='login_password must not be empty: libpq would take an empty password for none '
+                             'and use ~/.pgpass or PGPASSWORD instead; give the password, or omit the option '
+                             'to use those on purpose.')
     kw = connect_params(module.params)
     try:
         conn = psycopg2.connect(**kw)

@@ -278,3 +278,33 @@ def test_disconnected_standby_lag_is_unknown_not_zero(pair, run_module, report):
         assert res['replay']['lag_bytes'] is None and res['replay']['lag_seconds'] is None
         assert 'unknown' in res['msg'] and 'WAL receiver' in res['msg'], res['msg']
         case.note(f"failed: {res['msg'][:200]}")
+
+
+def test_empty_login_password_is_refused(primary, run_module, report):
+    import os
+    import pwd
+    from pathlib import Path
+    with report.case('bad input: connection options (tests/functional/test_pg_replication_info.py)',
+                     'an empty login_password (issue 14 item 8)',
+                     'login_password="" over TCP while the postgres user\'s ~/.pgpass holds a working password: '
+                     'the module fails saying the password is empty. On the parent commit the empty password was '
+                     'dropped and libpq silently logged in with ~/.pgpass') as case:
+        primary.psql("CREATE ROLE watcher2 LOGIN PASSWORD 'watch2-secret'; GRANT pg_monitor TO watcher2")
+        entry = pwd.getpwnam('postgres')
+        pgpass = Path(entry.pw_dir) / '.pgpass'
+        saved = pgpass.read_bytes() if pgpass.exists() else None
+        fd = os.open(pgpass, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, 'a') as handle:
+            handle.write(f'127.0.0.1:{primary.port}:*:watcher2:watch2-secret\n')
+        os.chown(pgpass, entry.pw_uid, entry.pw_gid)
+        try:
+            res = run_module(MODULE, dict(login_host='127.0.0.1', login_port=primary.port, login_user='watcher2',
+                                          login_password=''))
+        finally:
+            if saved is None:
+                pgpass.unlink()
+            else:
+                pgpass.write_bytes(saved)
+        assert res.get('failed') is True, res.get('role')
+        assert 'login_password' in res['msg'] and 'empty' in res['msg'], res['msg']
+        case.note(f"refused: {res['msg'][:160]}")
