@@ -386,7 +386,8 @@ def test_saslprep_equals_libpq_for_random_unicode_passwords(primary, report):
                      'for each password (the issue\'s U+213B, U+1F130, U+0341, U+FB1D examples and random ones '
                      'from the ranges SASLprep treats specially) the verifier libpq makes '
                      '(PQencryptPasswordConn) verifies with the module\'s code, and the module rebuilds '
-                     'exactly libpq\'s verifier from its salt. On the parent commit the module normalised '
+                     'exactly libpq\'s verifier from its salt; 200 of them stored as module-made verifiers '
+                     'log in on the server. On the parent commit the module normalised '
                      'before checking and disagreed with libpq, so the replicas could not log in') as case:
         mismatched = []
         try:
@@ -400,6 +401,24 @@ def test_saslprep_equals_libpq_for_random_unicode_passwords(primary, report):
             conn.close()
         case.note(f'{len(passwords)} passwords, {len(mismatched)} differ from libpq')
         assert mismatched == [], f'{len(mismatched)} passwords differ, e.g. {[ascii(p) for p in mismatched[:5]]}'
+
+        # And the other way round on the server itself: a verifier the module's code made, stored
+        # as it is, lets libpq log in (physical replication over SSL) with the password.
+        conn = superuser_connection(primary)
+        refused = []
+        try:
+            with conn.cursor() as cur:
+                cur.execute('CREATE ROLE sasl_random WITH REPLICATION LOGIN')
+                for password in passwords[:200]:
+                    cur.execute('ALTER ROLE sasl_random PASSWORD %s', (_scram.build_verifier(password),))
+                    try:
+                        replication_login(primary, 'sasl_random', password)
+                    except psycopg2.OperationalError:
+                        refused.append(password)
+        finally:
+            conn.close()
+        case.note(f'200 of them stored as module-made verifiers: {200 - len(refused)} log in')
+        assert refused == [], f'{len(refused)} logins refused, e.g. {[ascii(p) for p in refused[:5]]}'
 
 
 def test_issue_passwords_log_in_and_server_verifier_kept(primary, run_module, report):
