@@ -297,7 +297,7 @@ from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.catmaid.replication.plugins.module_utils._pg import (
-    connect, connection_argument_spec, fetch_one, server_info)
+    connect, connection_argument_spec, fetch_one, psycopg2, server_info)
 from ansible_collections.catmaid.replication.plugins.module_utils._pgdata import (
     find_bin_dir, postmaster_running, read_pg_version, read_text, user_ids, write_file_atomic)
 from ansible_collections.catmaid.replication.plugins.module_utils._standby import (
@@ -550,7 +550,13 @@ def promote(module: AnsibleModule, data_dir: str, major: int, running: bool, pla
                                      f'directory: check login_port/login_unix_socket.')
             # The same major is not the same server: compare its data directory before anything.
             queries.append('SHOW data_directory')
-            row = fetch_one(conn, 'SHOW data_directory')
+            try:
+                row = fetch_one(conn, 'SHOW data_directory')
+            except psycopg2.Error as exc:   # psycopg2 is there: connect() checked it
+                module.fail_json(msg=f'Could not read the data_directory of the server reached through the '
+                                     f'connection options ({str(exc).strip()}): login_user must be a superuser '
+                                     f'or a member of pg_read_all_settings, so that the module can check it is '
+                                     f'the server of {data_dir} before promoting it.', queries=queries)
             served = row['data_directory'] if row else None
             if not served or os.path.realpath(served) != os.path.realpath(data_dir):
                 module.fail_json(msg=f'The server reached through the connection options serves the data '

@@ -373,3 +373,15 @@ def test_primary_conninfo_requires_channel_binding(clusters, primary, run_module
         assert_ok(off)
         assert "channel_binding='disable'" in off['primary_conninfo']
         case.note(f'pg_stat_wal_receiver.conninfo: {receiver[:160]}')
+
+
+def test_promotion_without_rights_to_read_data_directory_is_refused(primary, make_standby, run_module, report):
+    standby = make_standby(primary, 'standby_d')
+    primary.psql("CREATE ROLE plain_login LOGIN PASSWORD 'plain-secret'")
+    standby.wait_for("SELECT count(*) FROM pg_roles WHERE rolname = 'plain_login'", '1')
+    res = run_module(MODULE, dict(data_dir=str(standby.data_dir), state='promoted', login_host='127.0.0.1',
+                                  login_port=standby.port, login_user='plain_login', login_password='plain-secret'))
+    assert res.get('failed') is True
+    assert 'pg_read_all_settings' in res['msg'], res['msg']
+    assert standby.psql('SELECT pg_is_in_recovery()') == 't'
+    assert (standby.data_dir / 'standby.signal').exists()
