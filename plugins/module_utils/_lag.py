@@ -263,7 +263,7 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
              wal_receiver: Optional[Mapping[str, Any]], replay: Optional[Mapping[str, Any]],
              max_lag_bytes: Optional[int] = None, max_lag_seconds: Optional[float] = None,
              expect_streaming: ExpectStreaming = False, self_name: str = 'standby',
-             read_all_stats: Optional[bool] = None) -> list[str]:
+             read_all_stats: Optional[bool] = None, slots: Iterable[Mapping[str, Any]] = ()) -> list[str]:
     """Every threshold violation as one readable line, in a stable order.
 
     Unknown is never healthy: a lag that is unknown fails a limit that is set.
@@ -275,6 +275,8 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
       A lag in seconds that PostgreSQL leaves null while the bytes are 0 (idle) counts as 0.
     - On a standby, its own replay lag against the same limits, named ``self_name``; without a
       streaming WAL receiver it is unknown.
+    - With a lag limit, each physical slot no standby streams through: the standby that uses it
+      is gone, its lag unknown (named by the slot, with the WAL the slot holds back).
     - ``expect_streaming`` as a list: each name must have a WAL sender in state streaming
       (``not connected`` or ``state X, not streaming`` otherwise).
     - ``expect_streaming`` true: this server must be a standby whose WAL receiver streams.
@@ -314,5 +316,14 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
         for problem in _lag_problems(name, replica.get('lag_bytes'), replica.get('lag_seconds'),
                                      max_lag_bytes, max_lag_seconds, hidden):
             others.append((name, problem))
+    if max_lag_bytes is not None or max_lag_seconds is not None:
+        for slot in slots:
+            if slot.get('slot_type') != 'physical' or slot.get('temporary') or slot.get('active'):
+                continue
+            name = str(slot.get('slot_name'))
+            held = slot.get('retained_bytes')
+            held_text = f', the slot holds {held} bytes of WAL back' if held is not None else ''
+            others.append((name, f'slot {name}: no standby streams through it, so its replay lag is unknown'
+                                 f'{held_text}, which fails the limit'))
     others.sort(key=lambda item: item[0])
     return own + [problem for _name, problem in others]

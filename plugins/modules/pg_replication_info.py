@@ -31,7 +31,9 @@ options:
         current WAL position to the standby's replay position). On a standby, checked for
         the standby itself (received but not yet replayed WAL) and for its own downstream
         standbys.
-      - A standby that is not connected has no lag to check; name it in O(expect_streaming).
+      - A standby that is not connected has no lag to check; name it in O(expect_streaming). A
+        physical replication slot that no standby streams through fails the limit, since the lag
+        of the standby that uses it is unknown.
       - A lag that is unknown (null) fails the limit. That is the lag of a standby without a replay
         position, of one whose statistics the login role may not read, and of a standby without a
         streaming WAL receiver.
@@ -39,6 +41,7 @@ options:
   max_lag_seconds:
     description:
       - Largest acceptable replay lag in seconds.
+      - An inactive physical replication slot fails it as it fails O(max_lag_bytes).
       - On a primary this is C(replay_lag) of C(pg_stat_replication), which PostgreSQL sets to null
         once an idle standby has caught up; with a replay lag of 0 bytes that counts as 0 seconds,
         any other null (unknown) lag fails the limit. On a standby it is the time since the last replayed
@@ -540,7 +543,7 @@ def main() -> None:
     result['problems'] = evaluate(result['in_recovery'], result['replicas'], result['wal_receiver'],
                                   result['replay'], max_lag_bytes=params['max_lag_bytes'],
                                   max_lag_seconds=params['max_lag_seconds'], expect_streaming=expect,
-                                  read_all_stats=result['read_all_stats'])
+                                  read_all_stats=result['read_all_stats'], slots=result['slots'])
     if not result['read_all_stats']:
         module.warn(f"{params['login_user']} is neither a superuser nor a member of pg_monitor "
                     '(pg_read_all_stats): the states, positions and lags of the standbys are hidden (null)')

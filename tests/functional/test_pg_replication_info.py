@@ -308,3 +308,18 @@ def test_empty_login_password_is_refused(primary, run_module, report):
         assert res.get('failed') is True, res.get('role')
         assert 'login_password' in res['msg'] and 'empty' in res['msg'], res['msg']
         case.note(f"refused: {res['msg'][:160]}")
+
+
+def test_standby_gone_from_its_slot_fails_the_lag_limit(pair, run_module, report):
+    primary, standby = pair
+    with report.case(GROUP_INFO, 'a standby that disconnected from the primary (issue 14 item 7)',
+                     'the standby behind slot replica1 is stopped; max_lag_bytes checked on the primary: the '
+                     'module fails naming the slot with no standby, whose lag is unknown. On the parent commit '
+                     'the standby simply vanished from pg_stat_replication and the check passed') as case:
+        standby.stop()
+        wait_until(lambda: primary.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'replica1'")
+                   == 'f', what='slot inactive')
+        res = info(run_module, primary, max_lag_bytes=10 ** 9)
+        assert res.get('failed') is True, res.get('replicas')
+        assert 'replica1' in res['msg'] and 'unknown' in res['msg'], res['msg']
+        case.note(f"failed: {res['msg'][:200]}")

@@ -296,3 +296,14 @@ def test_standby_checks_itself_then_its_downstream_replicas():
 
 def test_primary_ignores_replay_argument():
     assert evaluate(False, [], None, dict(lag_bytes=10 ** 9, lag_seconds=10.0 ** 6), max_lag_bytes=0) == []
+
+
+def test_inactive_physical_slot_fails_a_lag_limit():
+    slots = [dict(slot_name='replica2', slot_type='physical', temporary=False, active=False, retained_bytes=4096),
+             dict(slot_name='replica1', slot_type='physical', temporary=False, active=True, retained_bytes=0),
+             dict(slot_name='logical1', slot_type='logical', temporary=False, active=False, retained_bytes=0),
+             dict(slot_name='pg_basebackup_1', slot_type='physical', temporary=True, active=False)]
+    assert evaluate(False, [], None, None, max_lag_bytes=10 ** 9, slots=slots) == [
+        'slot replica2: no standby streams through it, so its replay lag is unknown, the slot holds 4096 bytes '
+        'of WAL back, which fails the limit']
+    assert evaluate(False, [], None, None, slots=slots) == []   # no lag limit asked for
