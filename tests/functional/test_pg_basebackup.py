@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import pwd
@@ -717,3 +718,62 @@ def test_fresh_package_cluster_is_replaced_without_force(primary, clusters, run_
         assert refused.get('failed') is True and 'force' in refused['msg'], refused.get('msg')
         assert snapshot(used.data_dir) == before
         case.note('a cluster with one role added: refused without force, untouched')
+
+
+class _LockModule:
+    """Just enough of AnsibleModule for Cloner.hold_off_postmaster()."""
+
+    def __init__(self, data_dir: Path):
+        self.params = dict(data_dir=str(data_dir))
+
+    def fail_json(self, **result: Any) -> None:
+        raise AssertionError(result['msg'])
+
+
+@pytest.mark.parametrize('as_user', ['postgres', 'root'])
+def test_swap_lock_is_met_by_a_server_start(clusters, report, as_user):
+    """The postmaster.pid the module holds during the swap stops pg_ctl start, whoever runs the module."""
+    from ansible_collections.catmaid.replication.plugins.modules.pg_basebackup import Cloner
+
+    with report.case(GROUP_DATA, f'a server start during the swap meets the module\'s lock (module as {as_user}, '
+                                 'issue 14 item 1)',
+                     'while the module holds its postmaster.pid in data_dir (from the last check to the rename), '
+                     'pg_ctl start fails with PostgreSQL\'s own lock file error; once it is gone the server '
+                     'starts. On the parent commit nothing stopped a start in that window') as case:
+        old = old_cluster(clusters)
+        # The child below may not read this Python's library once it is postgres: load now.
+        codecs.lookup('ascii')
+        ready_r, ready_w = os.pipe()
+        child = os.fork()
+        if child == 0:      # pragma: no cover - the child process
+            try:
+                os.close(ready_r)
+                if as_user == 'postgres':
+                    entry = pwd.getpwnam(PG_USER)
+                    os.setgid(entry.pw_gid)
+                    os.setuid(entry.pw_uid)
+                Cloner(_LockModule(old.data_dir)).hold_off_postmaster()
+                os.write(ready_w, b'1')
+                time.sleep(120)
+            except BaseException as exc:
+                os.write(ready_w, repr(exc).encode()[:500])
+            finally:
+                os._exit(0)
+        os.close(ready_w)
+        try:
+            ready = os.read(ready_r, 500)
+            assert ready == b'1', ready
+            res = subprocess.run(['runuser', '-u', PG_USER, '--', old.bin('pg_ctl'), '-D', str(old.data_dir),
+                                  '-l', str(old.log), '-w', '-t', '20', 'start'],
+                                 capture_output=True, text=True, check=False)
+            said = [line for line in (res.stderr + (old.log.read_text() if old.log.exists() else '')).splitlines()
+                    if 'lock file' in line or 'PID file' in line]
+            assert res.returncode != 0, 'the server started through the lock'
+            assert said, res.stderr
+            case.note(f'pg_ctl start refused: {said[-1][:160]}')
+        finally:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            os.close(ready_r)
+        (old.data_dir / 'postmaster.pid').unlink()
+        assert_marker_intact(old)
