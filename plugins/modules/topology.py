@@ -11,7 +11,7 @@ version_added: 0.2.0
 description:
   - Checks the inventory and answers, for the host it runs for, every question the roles and
     playbooks of catmaid.replication ask about the replication set, in one place.
-  - Which host is the primary (the one host of the group O(settings.catmaid_replication_primary_group),
+  - Which host is the primary (the one host of the group named by C(catmaid_replication_primary_group),
     or O(primary)), which are the replicas (every other host of both groups), the address each replica
     connects from (C(catmaid_replication_address), else its default IPv4 address from gathered facts),
     each replica's slot name (C(catmaid_replication_slot), else its inventory name in lower case with
@@ -23,7 +23,8 @@ description:
     slot names) before anything else runs.
   - Runs on the controller only (an action plugin); nothing is executed on the host. Never returns
     the password.
-author: catmaid.replication developers
+author:
+  - catmaid.replication developers (@catmaid)
 options:
   settings:
     description:
@@ -38,17 +39,24 @@ options:
       - The node that is the primary now, when it is not the inventory's (the day-two playbooks
         after a failover). All other nodes of both groups are then the replicas.
     type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   check_mode:
     support: full
-    description: Reads only; runs the same in check mode.
+    details: Reads only; runs the same in check mode.
   diff_mode:
     support: none
   platform:
     platforms: all
-    description: Runs on the controller.
+    details: Runs on the controller; nothing is executed on the host.
   action:
     support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
 notes:
   - The default sender count (C(max_wal_senders), and C(max_replication_slots)) is
     max(32, nodes + 10), so that adding replicas (and cloning several at once, two senders each)
