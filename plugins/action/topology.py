@@ -8,11 +8,42 @@ plugins/plugin_utils/_topology.py for the logic and the inventory checks.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Iterator
 
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.catmaid.replication.plugins.plugin_utils._topology import TopologyError, resolve
+
+
+class _Rendered(Mapping):
+    """A host's variables, each rendered on access; one that cannot be rendered here (it uses a play
+    variable, a role default or a fact this host does not have yet) counts as not given, so the
+    host's own value is compared only where it can be known."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner if inner is not None else {}
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._inner[key]
+        except KeyError:
+            raise
+        except Exception:  # pylint: disable=broad-exception-caught
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inner)
+
+    def __len__(self) -> int:
+        return len(self._inner)
 
 
 class ActionModule(ActionBase):
@@ -33,8 +64,7 @@ class ActionModule(ActionBase):
         me = task_vars.get('inventory_hostname', '')
 
         def host_vars(host: str) -> Any:
-            own = hostvars.get(host)
-            return own if own is not None else {}
+            return _Rendered(hostvars.get(host))
 
         def facts_address(host: str) -> str:
             own = host_vars(host)

@@ -13,6 +13,7 @@ each starting with its kind:
     startconf <major> <name> <auto|manual|disabled>      (per cluster: its start.conf)
     fenced <major> <name>                                (catmaid.replication.promote fenced it)
     control <major> <name> sysid|timeline|state <value>  (per cluster: pg_controldata)
+    control <major> <name> histtimeline <hex>            (per cluster: the newest pg_wal/*.history)
 
 This filter turns it into the facts the roles decide on.
 """
@@ -60,6 +61,11 @@ def pg_host_probe(output, cluster_name='main', version='', packages=None):
             elif len(parts) == 4 and parts[2] in ('sysid', 'timeline', 'state'):
                 value = parts[3].strip()
                 about[parts[2]] = int(value) if parts[2] == 'timeline' and value.isdigit() else value
+            elif len(parts) == 4 and parts[2] == 'histtimeline':
+                try:
+                    about['histtimeline'] = int(parts[3].strip(), 16)
+                except ValueError:
+                    pass
             continue
         if kind == 'cluster':
             found = _cluster(rest)
@@ -78,7 +84,9 @@ def pg_host_probe(output, cluster_name='main', version='', packages=None):
     for found in clusters:
         about = extra.get((str(found['major']), found['name']), {})
         found.update({'start_conf': about.get('start_conf', ''), 'fenced': bool(about.get('fenced')),
-                      'sysid': about.get('sysid', ''), 'timeline': about.get('timeline', 0), 'state': about.get('state', '')})
+                      'sysid': about.get('sysid', ''), 'state': about.get('state', ''),
+                      # the current timeline: the newest history file's, else the last checkpoint's
+                      'timeline': max(about.get('timeline', 0) or 0, about.get('histtimeline', 0) or 0)})
     named = [c for c in clusters if c['name'] == cluster_name]
     version = str(version if version is not None else '').strip()
     if version:

@@ -87,6 +87,9 @@ def check_address(value: Any) -> str | None:
             first = ipaddress.ip_address(text)
     except ValueError:
         return None
+    mapped = getattr(first, 'ipv4_mapped', None)
+    if mapped is not None:
+        return None     # ::ffff:a.b.c.d never matches an IPv4 client in nginx or pg_hba: give a.b.c.d
     if first.is_unspecified or first.is_loopback or first.is_multicast:
         return None
     return str(net) if net is not None else str(first)
@@ -96,7 +99,7 @@ def _norm(value: Any) -> str:
     if isinstance(value, bool):
         return 'true' if value else 'false'
     text = '' if value is None else str(value).strip()
-    return {'yes': 'true', 'on': 'true', 'no': 'false', 'off': 'false'}.get(text.lower(), text)
+    return {'yes': 'true', 'on': 'true', 'true': 'true', 'no': 'false', 'off': 'false', 'false': 'false'}.get(text.lower(), text)
 
 
 def _bad_ints(values: Mapping[str, Any]) -> list[str]:

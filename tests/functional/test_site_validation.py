@@ -140,3 +140,19 @@ def test_valid_inventory_with_awkward_password_passes_validation(tmp_path: Path)
         for form in (AWKWARD, json.dumps(AWKWARD)[1:-1], 'Tr0ub4dor'):
             assert form not in out, 'the password appears in the -vvv output'
         c.note('validation play: ok; facts play: hosts unreachable; password absent from -vvv output')
+
+
+def test_templated_settings_that_use_role_defaults_pass_validation(tmp_path: Path) -> None:
+    """Control for the set-wide equality check: a value given as a template that refers to a role default
+    (not rendered in another host's own variables) is not taken for a difference between nodes."""
+    inv = inventory(['db1'], ['db2'], allvars={
+        'catmaid_replication_archive_dir': '{{ catmaid_replication_ca_dir }}/../wal-archive',
+        'catmaid_replication_port': '{{ 7000 + 432 }}'})
+    with REPORT.case(GROUP, 'control: settings given as templates that use role defaults',
+                     'group_vars/all values such as "{{ catmaid_replication_ca_dir }}/../wal-archive" pass the check '
+                     'that every node has the same set-wide settings, and the run gets as far as contacting the hosts') as c:
+        result = run_site(tmp_path, inv)
+        out = result.stdout + result.stderr
+        assert 'PLAY [Gather the facts' in out and 'UNREACHABLE' in out, out[-3000:]
+        assert 'FAILED!' not in out.split('PLAY [Gather the facts')[0], out[-3000:]
+        c.note('validation play: ok; facts play: hosts unreachable')

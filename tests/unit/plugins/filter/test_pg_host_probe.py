@@ -85,3 +85,10 @@ def test_start_conf_fence_marker_and_control_data_are_attached_to_their_cluster(
     assert main['sysid'] == '7311234567890123456' and main['timeline'] == 3 and main['state'] == 'shut down'
     old = [c for c in got['clusters'] if c['name'] == 'old'][0]
     assert old['start_conf'] == 'auto' and old['fenced'] is False and old['sysid'] == '' and old['timeline'] == 0
+
+
+def test_a_promoted_server_shows_its_new_timeline_before_its_next_checkpoint():
+    out = ('cluster 15 main 5432 online postgres /var/lib/postgresql/15/main /var/log/x.log\n'
+           'control 15 main timeline 1\n'
+           'control 15 main histtimeline 0000000A\n')
+    assert pg_host_probe(out, 'main', '', [])['cluster']['timeline'] == 10

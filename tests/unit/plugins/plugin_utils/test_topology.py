@@ -99,3 +99,12 @@ def test_missing_settings_are_named_not_defaulted_here():
 def test_the_password_is_never_returned():
     t = topo('p', host={h: {'catmaid_replication_password': 'S3cret'} for h in ('p', 'r1', 'r2')})
     assert 'S3cret' not in repr(t)
+
+
+def test_ipv4_mapped_addresses_are_refused():
+    assert check_address('::ffff:127.0.0.1') is None and check_address('::ffff:10.0.0.5') is None
+
+
+def test_a_boolean_written_as_a_word_is_the_same_setting():
+    t = topo('r1', host={'p': {'catmaid_replication_use_proxy': 'True'}, 'r1': {'catmaid_replication_use_proxy': 'yes'}})
+    assert t['use_proxy'] is True
