@@ -205,6 +205,15 @@ def files_to_save(entries: list[str]) -> list[str]:
     return sorted(e for e in entries if e in CONFIG_FILES or e.endswith(KEY_SUFFIXES))
 
 
+def save_names(name: str, stamp: str, tries: int = 100) -> list[str]:
+    """Names to save ``name`` under in a backup directory, first free one wins.
+
+    The name itself, then ``<name>.<stamp>``, ``<name>.<stamp>-2`` ...: a file of an earlier save
+    (or anything else of that name) is never overwritten.
+    """
+    return [name, f'{name}.{stamp}'] + [f'{name}.{stamp}-{n}' for n in range(2, tries)]
+
+
 def parse_major(version_output: str) -> Optional[int]:
     """Major version from ``pg_basebackup --version`` ("... (PostgreSQL) 15.14 ..." -> 15)."""
     match = re.search(r'\(PostgreSQL\)\s+(\d+)', version_output)

@@ -143,9 +143,15 @@ options:
   backup_dir:
     description:
       - Directory the configuration files are saved into before a forced replace. It is created
-        (mode 0700) when missing; files of the same name in it are overwritten.
+        (mode 0700) when missing.
+      - Nothing in it is overwritten. A name that is taken already (by an earlier save, or anything
+        else, a symbolic link included) is saved under C(<name>.YYYYmmddTHHMMSS) instead (then
+        C(-2), C(-3) ...); RV(saved_files) has the names used.
       - A directory that exists keeps its mode and owner, and so does everything else in it; only
-        the saved files are given to O(owner).
+        what the module creates is given to O(owner).
+      - The module follows no symbolic link there. Each file is created anew, never opened through
+        a link; a symbolic link in O(data_dir) is saved as a link (its target is not read), and
+        O(backup_dir) itself (or the deepest part of its path that exists) must not be a link.
       - Default is a timestamped directory beside O(data_dir),
         C(<data_dir>.config-backup-YYYYmmddTHHMMSS).
     type: path
@@ -269,7 +275,10 @@ backup_dir:
   returned: always
   sample: /var/lib/postgresql/15/main.config-backup-20260101T120000
 saved_files:
-  description: Names of the files saved into RV(backup_dir).
+  description:
+    - Names of the files saved into RV(backup_dir), as they are named there (a file whose name was
+      taken already has the suffix C(.YYYYmmddTHHMMSS)).
+    - A symbolic link in O(data_dir) is saved as a symbolic link to the same target.
   type: list
   elements: str
   returned: always
@@ -299,6 +308,7 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from typing import Any, Optional
@@ -539,37 +549,147 @@ class Cloner:
                 os.lchown(os.path.join(root, entry), *owner)
 
     def save_config(self, owner: Optional[tuple[int, int]]) -> None:
+        """Save the configuration files and key material of data_dir into backup_dir.
+
+        Touches only what it creates, and follows no symbolic link: the files are read with
+        O_NOFOLLOW (a link in data_dir is saved as a link, its target never read), created with
+        O_EXCL | O_NOFOLLOW in the backup directory opened by descriptor (a name that is taken,
+        by a file or by a link, gets a unique suffix instead), and only what was created is
+        given a mode and an owner, through its descriptor.
+        """
         if not os.path.isdir(self.data_dir):
             return
-        names = [n for n in _clone.files_to_save(os.listdir(self.data_dir))
-                 if os.path.isfile(os.path.join(self.data_dir, n))]
-        if not names:
-            return
-        target = self.p['backup_dir']
-        if not target:
-            target = f"{self.data_dir}.config-backup-{time.strftime('%Y%m%dT%H%M%S')}"
-            base, n = target, 1
-            while os.path.lexists(target):
-                n += 1
-                target = f'{base}-{n}'
-        # Touch only what the module creates: a directory that exists keeps its mode, its owner
-        # and the owners of what is in it; a new one (and any missing parent) is 0700.
-        missing = []
-        probe = target
-        while not os.path.lexists(probe):
-            missing.append(probe)
-            probe = os.path.dirname(probe)
-        for path in reversed(missing):
-            os.mkdir(path, 0o700)
-            os.chmod(path, 0o700)
-            if owner is not None:
-                os.lchown(path, *owner)
-        for name in names:
-            dest = os.path.join(target, name)
-            shutil.copy2(os.path.join(self.data_dir, name), dest)
-            if owner is not None:
-                os.lchown(dest, *owner)
-        self.result.update(backup_dir=target, saved_files=names)
+        src = os.open(self.data_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            names = []
+            for name in _clone.files_to_save(os.listdir(src)):
+                mode = os.stat(name, dir_fd=src, follow_symlinks=False).st_mode
+                if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+                    names.append(name)
+            if not names:
+                return
+            stamp = time.strftime('%Y%m%dT%H%M%S')
+            target, created = self.open_backup_dir(stamp)
+            try:
+                saved = [self.save_one(src, name, created[-1][1] if created else target[1], stamp, owner)
+                         for name in names]
+                # Directories the module made: 0700 and the owner's only now that they are filled.
+                for dummy, fd in created:
+                    os.fchmod(fd, 0o700)
+                    if owner is not None:
+                        os.fchown(fd, *owner)
+            finally:
+                for dummy, fd in created:
+                    os.close(fd)
+                if target[1] is not None:
+                    os.close(target[1])
+        finally:
+            os.close(src)
+        self.result.update(backup_dir=target[0], saved_files=saved)
+
+    def backup_dir_problem(self) -> Optional[str]:
+        """Why the given backup_dir cannot be used (it, or the deepest part of it that exists, is a
+        symbolic link or not a directory); None when it can."""
+        path = os.path.abspath(self.p['backup_dir'])
+        while not os.path.lexists(path):
+            path = os.path.dirname(path)
+        if os.path.islink(path):
+            return (f"backup_dir={self.p['backup_dir']}: {path} is a symbolic link (to {os.readlink(path)}), "
+                    'which the module does not follow: give the real directory')
+        if not os.path.isdir(path):
+            return f"backup_dir={self.p['backup_dir']}: {path} exists and is not a directory"
+        return None
+
+    def open_backup_dir(self, stamp: str) -> tuple[tuple[str, Optional[int]], list[tuple[str, int]]]:
+        """((backup_dir, descriptor of it when it existed), [(path, descriptor) of each directory created]).
+
+        The default directory and missing parts of a given one are created here (mkdir fails on
+        any name that exists, a link included) and opened without following a link.
+        """
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+        given = self.p['backup_dir']
+        if given:
+            path = os.path.abspath(given)
+            problem = self.backup_dir_problem()
+            if problem:
+                self.fail(problem + f'; {self.data_dir} was left as it was')
+            if os.path.lexists(path):
+                return (path, os.open(path, flags)), []
+            missing = []
+            while not os.path.lexists(path):
+                missing.append(os.path.basename(path))
+                path = os.path.dirname(path)
+            names = list(reversed(missing))
+        else:
+            path = self.parent
+            base = f'{self.name}.config-backup-{stamp}'
+            names = [base]
+        created: list[tuple[str, int]] = []
+        parent = os.open(path, flags)
+        try:
+            for index, name in enumerate(names):
+                while True:
+                    try:
+                        os.mkdir(name, 0o700, dir_fd=created[-1][1] if created else parent)
+                        break
+                    except FileExistsError:
+                        if given:
+                            raise
+                        # The default name is taken: the next one (-2, -3 ...).
+                        count = int(name.rsplit('-', 1)[1]) + 1 if name != base else 2
+                        name = f'{base}-{count}'
+                fd = os.open(name, flags, dir_fd=created[-1][1] if created else parent)
+                path = os.path.join(path, name)
+                created.append((path, fd))
+                if os.fstat(fd).st_uid != os.geteuid():
+                    raise OSError(f'{path} was replaced by a directory of another user while it was created')
+                os.fchmod(fd, 0o700)
+        except BaseException:
+            for dummy, fd in created:
+                os.close(fd)
+            raise
+        finally:
+            os.close(parent)
+        return (path, None), created
+
+    def save_one(self, src: int, name: str, dest: int, stamp: str, owner: Optional[tuple[int, int]]) -> str:
+        """Copy data_dir's ``name`` into the directory ``dest`` under the first free name; return it."""
+        st = os.stat(name, dir_fd=src, follow_symlinks=False)
+        link = os.readlink(name, dir_fd=src) if stat.S_ISLNK(st.st_mode) else None
+        for candidate in _clone.save_names(name, stamp):
+            if link is not None:
+                try:
+                    os.symlink(link, candidate, dir_fd=dest)
+                except FileExistsError:
+                    continue
+                if owner is not None:
+                    os.chown(candidate, *owner, dir_fd=dest, follow_symlinks=False)
+                return candidate
+            try:
+                out = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dest)
+            except FileExistsError:
+                continue
+            try:
+                inp = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src)
+                try:
+                    if not stat.S_ISREG(os.fstat(inp).st_mode):
+                        raise OSError(f'{os.path.join(self.data_dir, name)} is no longer a regular file')
+                    while True:
+                        chunk = os.read(inp, 1 << 16)
+                        if not chunk:
+                            break
+                        while chunk:
+                            chunk = chunk[os.write(out, chunk):]
+                finally:
+                    os.close(inp)
+                os.fchmod(out, stat.S_IMODE(st.st_mode) & 0o777)
+                os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+                if owner is not None:
+                    os.fchown(out, *owner)
+            finally:
+                os.close(out)
+            return candidate
+        raise OSError(f'no free name to save {name} under in the backup directory')
 
     def write_passfile(self) -> Optional[str]:
         if not self.p['password']:
@@ -692,6 +812,9 @@ class Cloner:
             if backup == self.data_dir or backup.startswith(self.data_dir + os.sep):
                 self.fail(f"backup_dir={p['backup_dir']} lies inside data_dir, which a replace removes: "
                           'choose a directory outside it')
+            problem = self.backup_dir_problem()
+            if problem:
+                self.fail(problem)
         if p['password'] == '':
             self.fail('password must not be empty: libpq would take an empty password for none and '
                       'use ~/.pgpass or PGPASSWORD instead; give the password, or omit the option to '

@@ -523,6 +523,82 @@ def test_existing_backup_dir_is_not_chmodded_or_chowned(primary, clusters, run_m
         case.note(f"backup_dir 0755 root kept; saved {len(res['saved_files'])} files owned by postgres")
 
 
+def _state(path: Path) -> tuple[bytes, int, int, int]:
+    """Content, owner, group and mode of a file (through no link)."""
+    st = path.lstat()
+    return path.read_bytes(), st.st_uid, st.st_gid, st.st_mode
+
+
+def test_backup_dir_links_and_same_named_files_are_not_followed(primary, clusters, run_module, workdir, report):
+    with report.case(GROUP_DATA, 'symbolic links and same-named files in backup_dir and data_dir (issue 14, '
+                                 'review of item 4)',
+                     'a forced replace as root saves into an existing backup_dir (owned by postgres) that holds '
+                     'postgresql.conf as a link to a root-only file, pg_ident.conf as a link to a root-owned '
+                     'directory and a pg_hba.conf of an earlier save; data_dir holds stolen.pem, a link to a '
+                     'root-only secret. Afterwards the linked file, the directory, the earlier pg_hba.conf and the '
+                     'links are byte for byte, owner and mode as before, every saved file is a new regular file (or '
+                     'link) owned by postgres, and the secret is in no file of backup_dir. On the parent commit '
+                     'the module wrote the configuration through the link into the root-only file, overwrote the '
+                     'earlier save, and copied the secret into a postgres-owned file') as case:
+        old = old_cluster(clusters)
+        uid = pwd.getpwnam(PG_USER).pw_uid
+        victim = workdir / 'root-only.conf'
+        victim.write_text('root only, not for postgres\n')
+        victim.chmod(0o600)
+        victim_dir = workdir / 'root-dir'
+        victim_dir.mkdir(mode=0o700)
+        victim_dir.chmod(0o700)
+        secret = workdir / 'secret.txt'
+        secret.write_text('S3CRET-root-only-4711\n')
+        secret.chmod(0o600)
+        backup = workdir / 'saved-configs'
+        backup.mkdir(mode=0o700)
+        shutil_chown(backup)
+        (backup / 'postgresql.conf').symlink_to(victim)
+        (backup / 'pg_ident.conf').symlink_to(victim_dir)
+        earlier = backup / 'pg_hba.conf'
+        earlier.write_text('# pg_hba.conf of an earlier save\n')
+        earlier.chmod(0o640)
+        for p in (backup / 'postgresql.conf', backup / 'pg_ident.conf'):
+            os.lchown(p, uid, -1)
+        (old.data_dir / 'stolen.pem').symlink_to(secret)
+        os.lchown(old.data_dir / 'stolen.pem', uid, -1)
+        old_hba = (old.data_dir / 'pg_hba.conf').read_text()
+        old_conf = (old.data_dir / 'postgresql.conf').read_text()
+        before = {p: _state(p) for p in (victim, secret, earlier)}
+        links = {p: (os.readlink(p), p.lstat().st_uid) for p in (backup / 'postgresql.conf', backup / 'pg_ident.conf')}
+        dir_before = (victim_dir.stat().st_uid, victim_dir.stat().st_mode, sorted(os.listdir(victim_dir)))
+
+        res = run_module(MODULE, clone_args(primary, old.data_dir, force=True, backup_dir=str(backup)),
+                         become_user=None)
+        assert res.get('failed') is not True, res.get('msg')
+        assert {p: _state(p) for p in before} == before, 'a file outside what the module creates changed'
+        assert {p: (os.readlink(p), p.lstat().st_uid) for p in links} == links
+        assert (victim_dir.stat().st_uid, victim_dir.stat().st_mode, sorted(os.listdir(victim_dir))) == dir_before
+        saved = [backup / name for name in res['saved_files']]
+        assert saved and all(p.parent == backup for p in saved), res['saved_files']
+        assert not set(res['saved_files']) & {'postgresql.conf', 'pg_ident.conf', 'pg_hba.conf'}, res['saved_files']
+        assert all(p.lstat().st_uid == uid for p in saved), [(p.name, p.lstat().st_uid) for p in saved]
+        texts = {p.name: p.read_text() for p in saved if not p.is_symlink()}
+        assert old_hba in texts.values() and old_conf in texts.values(), sorted(texts)
+        leaked = [p.name for p in backup.iterdir() if not p.is_symlink() and p.is_file()
+                  and b'S3CRET' in p.read_bytes()]
+        assert leaked == [], f'the root-only secret was copied into {leaked}'
+        case.note(f"saved as {', '.join(sorted(res['saved_files']))}; linked file, directory, earlier save and "
+                  'secret unchanged')
+
+        # backup_dir itself a link (to the root-owned directory): refused before anything changes.
+        pointer = workdir / 'backup-link'
+        pointer.symlink_to(victim_dir)
+        before_dir = snapshot(old.data_dir)
+        refused = run_module(MODULE, clone_args(primary, old.data_dir, force=True, backup_dir=str(pointer)),
+                             become_user=None)
+        assert refused.get('failed') is True and 'symbolic link' in refused['msg'], refused.get('msg')
+        assert snapshot(old.data_dir) == before_dir
+        assert (victim_dir.stat().st_uid, victim_dir.stat().st_mode, sorted(os.listdir(victim_dir))) == dir_before
+        case.note(f"backup_dir a link: {refused['msg'][:140]}")
+
+
 GROUP_INPUT = 'bad input: pg_basebackup module (tests/functional/test_pg_basebackup.py)'
 
 

@@ -174,6 +174,12 @@ def test_files_to_save():
                                              'postgresql.conf', 'root.pem', 'server.crt', 'server.key']
 
 
+def test_save_names_never_reuse_a_taken_name():
+    names = _clone.save_names('pg_hba.conf', '20260101T120000')
+    assert names[:3] == ['pg_hba.conf', 'pg_hba.conf.20260101T120000', 'pg_hba.conf.20260101T120000-2']
+    assert len(set(names)) == len(names) and all('/' not in n for n in names)
+
+
 @pytest.mark.parametrize('text, major', [
     ('pg_basebackup (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)\n', 15),
     ('pg_basebackup (PostgreSQL) 13.22\n', 13),
