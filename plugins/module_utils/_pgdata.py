@@ -11,6 +11,7 @@ import glob
 import os
 import pwd
 import re
+import stat
 import tempfile
 from typing import Optional
 
@@ -103,12 +104,42 @@ def read_text(path: str) -> Optional[str]:
         return None
 
 
+def read_text_nofollow(path: str, limit: int = 4096) -> Optional[str]:
+    """The first ``limit`` bytes of a file as text, or None when it does not exist.
+
+    Never through a symbolic link (OSError ELOOP) nor from anything but a regular file (OSError).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f'{path} is not a regular file')
+        return os.read(fd, limit).decode('utf-8', errors='replace')
+    finally:
+        os.close(fd)
+
+
 def parse_postmaster_pid(text: Optional[str]) -> Optional[int]:
     """The postmaster's pid from the first line of postmaster.pid, or None."""
     if not text:
         return None
     lines = text.splitlines()
     first = lines[0].strip() if lines else ''
+    return int(first) if first.isdigit() and int(first) > 0 else None
+
+
+def lock_file_pid(text: Optional[str]) -> Optional[int]:
+    """The pid of a complete postmaster.pid: a first line of digits ended by a line break.
+
+    None for an empty or partly written file (PostgreSQL creates the file with O_EXCL and only
+    then writes it, so a postmaster in the middle of starting leaves it empty for a moment) and
+    for any other content PostgreSQL itself would refuse ("lock file is empty", "bogus data").
+    """
+    if not text or '\n' not in text:
+        return None
+    first = text.split('\n', 1)[0].strip()
     return int(first) if first.isdigit() and int(first) > 0 else None
 
 

@@ -39,7 +39,10 @@ description:
     removed. Right before the swap it checks again that no server runs in O(data_dir) (one may
     have been started while the copy ran, and the module then fails and leaves it alone) and writes
     a C(postmaster.pid) of its own there, which a server start meets, until the old directory
-    is renamed aside. A failed, refused, timed out or interrupted backup leaves the previous data
+    is renamed aside. A C(postmaster.pid) that is empty or partly written (a server in the middle
+    of starting writes it right after creating it) is never taken for stale; the module reads it
+    again for 5 seconds and then fails, leaving it and the directory alone (before the clone when
+    it is there already). A failed, refused, timed out or interrupted backup leaves the previous data
     directory exactly as it was. Temporary directories left by an interrupted earlier run are
     removed at the start of the next run.
   - The password reaches C(pg_basebackup) through a temporary mode 0600 password file named by
@@ -321,6 +324,9 @@ from ansible_collections.catmaid.replication.plugins.module_utils._pgdata import
     find_bin_dir, postmaster_running, read_pg_version)
 
 C_LOCALE = dict(LANG='C', LC_ALL='C', LC_MESSAGES='C')
+# Seconds an empty or partly written postmaster.pid gets to become complete before the module
+# refuses (a starting postmaster writes it right after creating it).
+LOCK_SETTLE_S = 5
 
 
 class Cloner:
@@ -789,8 +795,12 @@ class Cloner:
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
-                # Stale (a crashed server's): PostgreSQL itself removes such a file on start.
-                if not postmaster_running(self.data_dir):
+                text = self.settled_lock_file()
+                if text is None:
+                    continue
+                # Stale (a crashed server's, its pid gone): PostgreSQL itself removes such a file
+                # on start. One that is empty or partly written is never taken for stale.
+                if not postmaster_running(self.data_dir) and _pgdata.read_text_nofollow(path) == text:
                     os.unlink(path)
                 continue
             with os.fdopen(fd, 'w', encoding='ascii') as handle:
@@ -799,6 +809,27 @@ class Cloner:
         self.fail(f'could not lock {self.data_dir} against a server start for the swap: '
                   f'{path} keeps appearing; {self.data_dir} was left as it was')
         raise AssertionError('unreachable')
+
+    def settled_lock_file(self) -> Optional[str]:
+        """data_dir's postmaster.pid once it is complete (None when there is none).
+
+        An empty or partly written one may be a postmaster in the middle of starting (it creates
+        the file, then writes it): it is read again for LOCK_SETTLE_S seconds, and the module fails,
+        leaving it alone, when it is still not complete then.
+        """
+        path = os.path.join(self.data_dir, 'postmaster.pid')
+        deadline = time.monotonic() + LOCK_SETTLE_S
+        while True:
+            text = _pgdata.read_text_nofollow(path)
+            if text is None or _pgdata.lock_file_pid(text) is not None:
+                return text
+            if time.monotonic() >= deadline:
+                self.fail(f'{path} is empty or partly written (it holds {text[:40]!r}) and stayed so for '
+                          f'{LOCK_SETTLE_S} seconds: a PostgreSQL server may be starting in {self.data_dir}, or '
+                          'one crashed while starting and left it (PostgreSQL itself refuses to start with '
+                          f'it). {self.data_dir} was left as it was. Check that no server is starting there '
+                          f'(pg_ctl status -D {self.data_dir}, ps), then remove {path} and run again')
+            time.sleep(0.1)
 
     # -- main -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -844,6 +875,12 @@ class Cloner:
         if decision.action == _clone.UNCHANGED:
             self.result['msg'] = decision.msg
             self.module.exit_json(**self.result)
+        if facts.exists and not restore:
+            # An unfinished postmaster.pid: refuse now rather than after the clone.
+            self.settled_lock_file()
+            if postmaster_running(self.data_dir):
+                self.fail(f'a PostgreSQL server is starting in {self.data_dir}: refusing to replace it; '
+                          f'{self.data_dir} was left as it was (stop that server and run again)')
         if facts.exists and os.path.ismount(self.data_dir):
             self.fail(f'{self.data_dir} is a mount point and cannot be swapped by renaming: '
                       'use a directory below the mount point as data_dir')

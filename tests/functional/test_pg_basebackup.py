@@ -499,6 +499,46 @@ def test_server_started_during_clone_is_not_swapped_away(primary, clusters, run_
             old.stop()
 
 
+@pytest.mark.parametrize('content,when', [('', 'during'), ('4242', 'before')],
+                         ids=['empty-during-the-clone', 'partly-written-before-the-run'])
+def test_unfinished_postmaster_pid_is_not_taken_over(primary, clusters, run_module, report, content, when):
+    what = 'an empty' if not content else f'a partly written ({content!r}, no line end)'
+    with report.case(GROUP_DATA, f'{what} postmaster.pid in data_dir {when} the clone (review of issue 14 item 1)',
+                     f'force=true replaces a stopped cluster; {what} postmaster.pid appears in data_dir '
+                     f'{"while pg_basebackup copies" if when == "during" else "before the run"}, as a postmaster '
+                     'in the middle of starting leaves it (PostgreSQL writes it after creating it with O_EXCL). '
+                     'The module must refuse, naming the file and what to do, and leave the file and the '
+                     'cluster as they were. On the parent commit the module deleted the file as stale, wrote '
+                     'its own lock and replaced the directory') as case:
+        old = old_cluster(clusters)
+        sysid = old.system_identifier()
+        parent = old.data_dir.parent
+        pid_file = old.data_dir / 'postmaster.pid'
+
+        def starting_postmaster() -> None:
+            fd = os.open(pid_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, content.encode())
+            os.close(fd)
+            shutil_chown(pid_file)
+
+        if when == 'before':
+            starting_postmaster()
+        runner, result = run_in_background(run_module, clone_args(primary, old.data_dir, force=True,
+                                                                  max_rate='4M'))
+        if when == 'during':
+            wait_for_basebackup(parent, runner)
+            starting_postmaster()
+        runner.join(300)
+        assert result.get('failed') is True, result.get('msg')
+        assert 'postmaster.pid' in result['msg'] and 'remove' in result['msg'], result['msg']
+        assert pid_file.read_text() == content, 'the unfinished postmaster.pid was replaced or removed'
+        assert old.system_identifier() == sysid, 'the data directory was replaced'
+        assert leftovers(parent) == []
+        case.note(f"module failed: {result['msg'][:110]} ... {result['msg'][-170:]}")
+        pid_file.unlink()
+        assert_marker_intact(old)
+
+
 def test_existing_backup_dir_is_not_chmodded_or_chowned(primary, clusters, run_module, workdir, report):
     with report.case(GROUP_DATA, 'an existing backup_dir keeps its mode and its files\' owners (issue 14 item 4)',
                      'a forced replace (module as root) saves the configuration into an existing 0755 '
