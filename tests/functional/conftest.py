@@ -281,7 +281,8 @@ class ModuleRunner:
 
     def __call__(self, module: str, args: dict[str, Any], check: bool = False,
                  diff: bool = False, become_user: str | None = PG_USER,
-                 verbosity: int = 0) -> dict[str, Any]:
+                 verbosity: int = 0, python: str | None = None) -> dict[str, Any]:
+        """``python``: the interpreter the module runs on (default: the host's, MANAGED_PYTHON)."""
         self.count += 1
         run_dir = Path(tempfile.mkdtemp(prefix=f'play{self.count}-', dir=self.workdir))
         vars_file = run_dir / 'args.json'
@@ -302,7 +303,7 @@ class ModuleRunner:
                    ANSIBLE_CALLBACK_RESULT_FORMAT='json',
                    ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
                    ANSIBLE_REMOTE_TMP=str(run_dir / 'remote-tmp'),
-                   ANSIBLE_PYTHON_INTERPRETER=MANAGED_PYTHON,
+                   ANSIBLE_PYTHON_INTERPRETER=python or MANAGED_PYTHON,
                    ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
         argv = [str(Path(os.environ.get('VIRTUAL_ENV', REPO / '.venv')) / 'bin' / 'ansible-playbook'),
                 '-i', 'localhost,', '-c', 'local', str(playbook)]

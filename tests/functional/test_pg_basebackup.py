@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 import pwd
@@ -836,60 +835,85 @@ def test_fresh_package_cluster_is_replaced_without_force(primary, clusters, run_
         case.note('a cluster with one role added: refused without force, untouched')
 
 
-class _LockModule:
-    """Just enough of AnsibleModule for Cloner.hold_off_postmaster()."""
-
-    def __init__(self, data_dir: Path):
-        self.params = dict(data_dir=str(data_dir))
-
-    def fail_json(self, **result: Any) -> None:
-        raise AssertionError(result['msg'])
+def _processes_in(parent: Path) -> dict[int, str]:
+    """pid -> working directory of every process whose working directory lies under ``parent``
+    (a postmaster and its children work in their data directory; a deleted one reads "... (deleted)")."""
+    found = {}
+    for entry in Path('/proc').glob('[0-9]*'):
+        try:
+            cwd = os.readlink(entry / 'cwd')
+        except OSError:
+            continue
+        if cwd.startswith(str(parent) + '/'):
+            found[int(entry.name)] = cwd
+    return found
 
 
 @pytest.mark.parametrize('as_user', ['postgres', 'root'])
-def test_swap_lock_is_met_by_a_server_start(clusters, report, as_user):
-    """The postmaster.pid the module holds during the swap stops pg_ctl start, whoever runs the module."""
-    from ansible_collections.catmaid.replication.plugins.modules.pg_basebackup import Cloner
+def test_server_start_during_the_swap_is_held_off(primary, clusters, run_module, workdir, report, as_user):
+    """A real pg_ctl start on data_dir while the module is inside its swap.
 
-    with report.case(GROUP_DATA, f'a server start during the swap meets the module\'s lock (module as {as_user}, '
+    The module runs for real (ansible-playbook), on a Python started under strace, which delays
+    every rename(2) the module makes by 4 seconds: the swap's first rename (data_dir aside) stays
+    entered-but-not-done long enough for the test to see it in strace's output and start the old
+    cluster with pg_ctl on that very data_dir. Whatever the module does to keep it off, afterwards
+    no server may run on data_dir's old content, in particular none whose directory was deleted
+    from under it.
+    """
+    with report.case(GROUP_DATA, f'a real server start during the module\'s swap (module as {as_user}, '
                                  'issue 14 item 1)',
-                     'while the module holds its postmaster.pid in data_dir (from the last check to the rename), '
-                     'pg_ctl start fails with PostgreSQL\'s own lock file error; once it is gone the server '
-                     'starts. On the parent commit nothing stopped a start in that window') as case:
+                     'force=true replaces a stopped cluster; the module\'s rename of data_dir aside is delayed '
+                     '4 s (strace fault injection) and while it is pending pg_ctl start runs on data_dir. '
+                     'pg_ctl start must fail, no postgres process may work in a deleted or set-aside '
+                     'directory, the clone must be in place and nothing left over. On the commit before the '
+                     'swap lock the server started, its directory was renamed aside and deleted under it') as case:
         old = old_cluster(clusters)
-        # The child below may not read this Python's library once it is postgres: load now.
-        codecs.lookup('ascii')
-        ready_r, ready_w = os.pipe()
-        child = os.fork()
-        if child == 0:      # pragma: no cover - the child process
-            try:
-                os.close(ready_r)
-                if as_user == 'postgres':
-                    entry = pwd.getpwnam(PG_USER)
-                    os.setgid(entry.pw_gid)
-                    os.setuid(entry.pw_uid)
-                Cloner(_LockModule(old.data_dir)).hold_off_postmaster()
-                os.write(ready_w, b'1')
-                time.sleep(120)
-            except BaseException as exc:
-                os.write(ready_w, repr(exc).encode()[:500])
-            finally:
-                os._exit(0)
-        os.close(ready_w)
+        parent = old.data_dir.parent
+        trace = workdir / 'strace'
+        trace.mkdir(mode=0o755)
+        shutil_chown(trace)
+        log = trace / 'renames.log'
+        python = trace / 'python-delayed-renames'
+        calls = 'rename,renameat,renameat2'
+        python.write_text('#!/bin/sh\n'
+                          f'exec strace -qq -e signal=none -o {log} -e trace={calls} '
+                          f'-e inject={calls}:delay_enter=4s {MANAGED_PYTHON} "$@"\n')
+        python.chmod(0o755)
+        entered = (f'rename("{old.data_dir}", ', f'renameat(AT_FDCWD, "{old.data_dir}", ',
+                   f'renameat2(AT_FDCWD, "{old.data_dir}", ')
+        runner, result = run_in_background(run_module, clone_args(primary, old.data_dir, force=True),
+                                           become_user=PG_USER if as_user == 'postgres' else None,
+                                           python=str(python))
+        start = None
         try:
-            ready = os.read(ready_r, 500)
-            assert ready == b'1', ready
-            res = subprocess.run(['runuser', '-u', PG_USER, '--', old.bin('pg_ctl'), '-D', str(old.data_dir),
-                                  '-l', str(old.log), '-w', '-t', '20', 'start'],
-                                 capture_output=True, text=True, check=False)
-            said = [line for line in (res.stderr + (old.log.read_text() if old.log.exists() else '')).splitlines()
+            deadline = time.monotonic() + 240
+            while start is None and runner.is_alive() and time.monotonic() < deadline:
+                lines = log.read_text().splitlines() if log.exists() else []
+                if any(line.startswith(entered) and '= ' not in line for line in lines):
+                    # The module is inside rename(data_dir, <aside>): start the server on data_dir now.
+                    start = subprocess.run(['runuser', '-u', PG_USER, '--', old.bin('pg_ctl'), '-D',
+                                            str(old.data_dir), '-l', str(old.log), '-w', '-t', '20', 'start'],
+                                           capture_output=True, text=True, check=False)
+                time.sleep(0.02)
+            runner.join(300)
+            assert start is not None, f'the module\'s rename of data_dir was not seen: {result.get("msg")}'
+            strays = _processes_in(parent)
+            assert not [cwd for cwd in strays.values() if cwd.endswith('(deleted)')], \
+                f'a server runs in a deleted directory: {strays}'
+            assert strays == {}, f'a server runs on data_dir\'s old content: {strays}'
+            said = [line for line in (start.stderr + (old.log.read_text() if old.log.exists() else '')).splitlines()
                     if 'lock file' in line or 'PID file' in line]
-            assert res.returncode != 0, 'the server started through the lock'
-            assert said, res.stderr
-            case.note(f'pg_ctl start refused: {said[-1][:160]}')
+            assert start.returncode != 0, 'pg_ctl start succeeded during the swap'
+            assert said, start.stderr
+            assert result.get('failed') is not True, result.get('msg')
+            assert action_of(result) == 'replace', result['msg']
+            assert old.system_identifier() == primary.system_identifier()
+            assert leftovers(parent) == []
+            case.note(f'pg_ctl start during the pending rename refused: {said[-1][:160]}')
+            case.note(f"module: {result['msg'][:120]}")
         finally:
-            os.kill(child, signal.SIGKILL)
-            os.waitpid(child, 0)
-            os.close(ready_r)
-        (old.data_dir / 'postmaster.pid').unlink()
-        assert_marker_intact(old)
+            for pid in _processes_in(parent):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
