@@ -20,7 +20,8 @@ description:
   - Fails, naming what to fix, on bad input (not exactly one primary, no replica, a host in both
     groups, a missing, empty or differing C(catmaid_replication_password), ports, sizes or
     C(sslmode) out of range, an allow-list address that is not an IP address or network, colliding
-    slot names) before anything else runs.
+    slot names, a proxy upstream C(nginx_stream_upstream_host) that is not an IPv4 loopback address)
+    before anything else runs.
   - Runs on the controller only (an action plugin); nothing is executed on the host. Never returns
     the password.
 author:
@@ -29,7 +30,8 @@ options:
   settings:
     description:
       - The C(catmaid_replication_*) variables as the host sees them, role defaults included, except
-        the password (the roles pass them; see roles/catmaid_replication/tasks/topology.yml).
+        the password (the roles pass them; see roles/catmaid_replication/tasks/topology.yml), and
+        C(nginx_stream_upstream_host) where it is defined.
       - Per-host values (C(catmaid_replication_address), C(_slot), C(_primary_address),
         C(_password) and the ports) are read from each host's own variables.
     type: dict
@@ -105,6 +107,7 @@ ansible_facts:
         allow: [192.0.2.2, 203.0.113.17]
         hba_sources: [127.0.0.2/32]
         proxy_source: 127.0.0.2/32
+        proxy_upstream: 127.0.0.1
         slot_of: {db1: db1, db2: db2, db3: db3}
         slots: [db2, db3]
         slot: db2

@@ -249,6 +249,25 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
             f'(got "{source}"): the proxy connects to PostgreSQL from it and pg_hba.conf rejects everything from it but '
             'replication, so 127.0.0.1 would lock out local clients. Nothing was changed.') from None
     proxy_source = f'{source}/32'
+    # Where the proxy forwards to (nginx_stream_upstream_host: the primary's own value, else the one the
+    # caller sees, the role default inside catmaid.replication.nginx_stream). nginx binds to the proxy's
+    # IPv4 loopback source (proxy_bind), so the upstream must be an IPv4 loopback address too: with an IPv6
+    # address (or a name such as localhost that may resolve to ::1) nginx cannot connect from an IPv4
+    # source, and another host is never reached from a loopback one.
+    upstream_given = value(current, 'nginx_stream_upstream_host')
+    upstream = '' if upstream_given is None else str(upstream_given).strip()
+    if use_proxy and upstream_given is not None:
+        try:
+            target = ipaddress.ip_address(upstream)
+            if target.version != 4 or not target.is_loopback:
+                raise ValueError(upstream)
+        except ValueError:
+            raise TopologyError(
+                f'nginx_stream_upstream_host must be an IPv4 loopback address where PostgreSQL listens on the primary, '
+                f'such as 127.0.0.1 (got "{upstream}"): the proxy connects to it from catmaid_replication_proxy_source '
+                f'({source}, nginx proxy_bind), so an IPv6 address or a host name (localhost may resolve to ::1) would '
+                'make nginx fail to connect, and another host cannot be reached from a loopback address. Set it to '
+                '127.0.0.1 or remove it. Nothing was changed.') from None
     postgres_port = int(settings['catmaid_replication_postgres_port'])
     proxy_port = int(settings['catmaid_replication_port'])
     senders_given = settings.get('catmaid_replication_max_wal_senders')
@@ -289,6 +308,7 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
         'allow': known,
         'hba_sources': [proxy_source] if use_proxy else known,
         'proxy_source': proxy_source,
+        'proxy_upstream': upstream if use_proxy else '',
         'slot_of': slot_of,
         'slots': [slot_of[n] for n in others if slot_of[n]],
         'slot': slot_of.get(me, ''),

@@ -114,6 +114,12 @@ CASES = [
     ('a primary address with a space', inventory(['db1'], ['db2'],
                                                  hostvars={'db1': {'catmaid_replication_primary_address': 'db1 .org'}}),
      ['catmaid_replication_primary_address must be a host name or address', 'db1 .org']),
+    ('an IPv6 upstream for the proxy (nginx_stream_upstream_host ::1; proxy_bind is IPv4)',
+     inventory(['db1'], ['db2'], allvars={'nginx_stream_upstream_host': '::1'}),
+     ['nginx_stream_upstream_host must be an IPv4 loopback address', '(got \\"::1\\")']),
+    ('a host name upstream for the proxy, given for the primary only (nginx_stream_upstream_host localhost)',
+     inventory(['db1'], ['db2'], hostvars={'db1': {'nginx_stream_upstream_host': 'localhost'}}),
+     ['nginx_stream_upstream_host must be an IPv4 loopback address', '(got \\"localhost\\")']),
 ]
 
 

@@ -108,3 +108,30 @@ def test_ipv4_mapped_addresses_are_refused():
 def test_a_boolean_written_as_a_word_is_the_same_setting():
     t = topo('r1', host={'p': {'catmaid_replication_use_proxy': 'True'}, 'r1': {'catmaid_replication_use_proxy': 'yes'}})
     assert t['use_proxy'] is True
+
+
+@pytest.mark.parametrize('upstream', ['::1', '[::1]', 'localhost', 'db1.example.org', '192.0.2.1', '10.0.0.5',
+                                      '127.0.0.1; allow all', '127.0.0.1:5432', ''])
+def test_the_proxy_upstream_must_be_an_ipv4_loopback_address(upstream):
+    """The proxy binds to catmaid_replication_proxy_source (IPv4 loopback): an IPv6 or host name upstream
+    (localhost may resolve to ::1) fails in nginx, another host cannot be reached from a loopback source."""
+    with pytest.raises(TopologyError, match='nginx_stream_upstream_host must be an IPv4 loopback address') as err:
+        topo(settings={'nginx_stream_upstream_host': upstream})
+    assert f'(got "{upstream}")' in str(err.value) and '127.0.0.1' in str(err.value)
+    assert 'Nothing was changed' in str(err.value)
+
+
+def test_the_primary_s_own_upstream_is_checked_on_every_node():
+    """Given in the primary's host variables, it is refused on a replica as well, before anything changes there."""
+    with pytest.raises(TopologyError, match='nginx_stream_upstream_host must be an IPv4 loopback address'):
+        topo('r1', host={'p': {'nginx_stream_upstream_host': '::1'}})
+
+
+@pytest.mark.parametrize('upstream', ['127.0.0.1', ' 127.0.0.1 ', '127.0.1.1'])
+def test_an_ipv4_loopback_upstream_is_the_proxy_s(upstream):
+    assert topo(settings={'nginx_stream_upstream_host': upstream})['proxy_upstream'] == upstream.strip()
+
+
+def test_the_upstream_is_not_checked_without_the_proxy():
+    t = topo(settings={'catmaid_replication_use_proxy': False, 'nginx_stream_upstream_host': '::1'})
+    assert t['use_proxy'] is False
