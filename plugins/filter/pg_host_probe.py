@@ -6,12 +6,13 @@ The roles read a host's PostgreSQL state with one command (the probe script of c
 ``__cr_probe_script``) instead of one task per question. Its output has one entry per line,
 each starting with its kind:
 
-    cluster <pg_lsclusters --no-header line>
+    clusters <pg_lsclusters --json output without each cluster's "config">
     binary /usr/lib/postgresql/<major>/bin/postgres
     packages <dpkg-query --showformat='${Package} ${db:Status-Abbrev}|' output>
     candidate <the Depends line of apt's postgresql package>
     startconf <major> <name> <auto|manual|disabled>      (per cluster: its start.conf)
     fenced <major> <name>                                (catmaid.replication.promote fenced it)
+    managed <major> <name>                               (its conf.d holds the collection's settings file)
     control <major> <name> sysid|timeline|state <value>  (per cluster: pg_controldata)
     control <major> <name> histtimeline <hex>            (per cluster: the newest pg_wal/*.history)
 
@@ -20,6 +21,7 @@ This filter turns it into the facts the roles decide on.
 
 from __future__ import annotations
 
+import json
 import re
 
 from ansible_collections.catmaid.replication.plugins.filter.missing_packages import missing_packages
@@ -28,28 +30,52 @@ _BINARY = re.compile(r'^/usr/lib/postgresql/([0-9]+)/bin/postgres$')
 _CANDIDATE = re.compile(r'\bpostgresql-([0-9]+)\b')
 
 
-def _cluster(line):
-    fields = line.split()
-    if len(fields) < 6 or not fields[0].isdigit() or not fields[2].isdigit():
-        return None
-    return {'major': int(fields[0]), 'name': fields[1], 'port': int(fields[2]), 'status': fields[3],
-            'owner': fields[4], 'data_dir': fields[5], 'log': fields[6] if len(fields) > 6 else '',
-            'running': fields[3].startswith('online'), 'recovery': 'recovery' in fields[3]}
+def _flag(value):
+    return str(value if value is not None else '').strip() not in ('', '0')
+
+
+def _clusters(text):
+    """The clusters of a ``pg_lsclusters --json`` array, each field as postgresql-common read it."""
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        return []
+    found = []
+    for e in entries if isinstance(entries, list) else []:
+        if not isinstance(e, dict):
+            continue
+        major, port = str(e.get('version', '')), str(e.get('port', ''))
+        if not major.isdigit() or not port.isdigit():
+            continue
+        running, recovery = _flag(e.get('running')), _flag(e.get('recovery'))
+        # the status column of pg_lsclusters' table
+        status = ','.join(['online' if running else 'down'] + (['recovery'] if recovery else [])
+                          + ([str(e['supervisor'])] if e.get('supervisor') else [])
+                          + (['binaries_missing'] if _flag(e.get('binaries_missing')) else []))
+        found.append({'major': int(major), 'name': str(e.get('cluster', '')), 'port': int(port), 'status': status,
+                      'owner': str(e.get('owner', '')), 'data_dir': str(e.get('pgdata') or ''),
+                      'log': str(e.get('logfile') or ''), 'running': running, 'recovery': recovery})
+    return found
 
 
 def pg_host_probe(output, cluster_name='main', version='', packages=None):
     """Parse the probe's output; choose the major and the cluster the roles manage.
 
-    The major is, in this order: ``version`` when given; the highest major of an existing
-    cluster named ``cluster_name``; the highest installed server major; the major apt's
-    ``postgresql`` package would install. ``why`` names which rule chose it (``version``,
-    ``cluster``, ``installed``, ``candidate``; empty when none could).
+    The major is, in this order: ``version`` when given; the major of the one cluster named
+    ``cluster_name`` whose conf.d holds the collection's settings file (the cluster it manages);
+    the major of the only cluster named ``cluster_name``; the highest installed server major; the
+    major apt's ``postgresql`` package would install. ``why`` names which rule chose it
+    (``version``, ``managed``, ``cluster``, ``installed``, ``candidate``; empty when none could).
+    Several clusters of that name, none or more than one of them managed, and no ``version``:
+    nothing is chosen (``major`` empty, ``why`` ``ambiguous``) and ``ambiguous`` lists them, so
+    that the caller refuses instead of guessing (a newer major's empty ``main`` next to the one
+    in use is what a package upgrade leaves).
     """
     clusters, majors, candidate, dpkg = [], set(), None, None
     extra: dict[tuple[str, str], dict] = {}
     for raw in str(output or '').splitlines():
         kind, _sep, rest = raw.strip().partition(' ')
-        if kind in ('startconf', 'fenced', 'control'):
+        if kind in ('startconf', 'fenced', 'managed', 'control'):
             parts = rest.split(None, 3 if kind == 'control' else 2)
             if len(parts) < 2:
                 continue
@@ -58,6 +84,8 @@ def pg_host_probe(output, cluster_name='main', version='', packages=None):
                 about['start_conf'] = parts[2].strip() if len(parts) > 2 else ''
             elif kind == 'fenced':
                 about['fenced'] = True
+            elif kind == 'managed':
+                about['managed'] = True
             elif len(parts) == 4 and parts[2] in ('sysid', 'timeline', 'state'):
                 value = parts[3].strip()
                 about[parts[2]] = int(value) if parts[2] == 'timeline' and value.isdigit() else value
@@ -67,10 +95,8 @@ def pg_host_probe(output, cluster_name='main', version='', packages=None):
                 except ValueError:
                     pass
             continue
-        if kind == 'cluster':
-            found = _cluster(rest)
-            if found:
-                clusters.append(found)
+        if kind == 'clusters':
+            clusters.extend(_clusters(rest))
         elif kind == 'binary':
             match = _BINARY.match(rest.strip())
             if match:
@@ -84,15 +110,23 @@ def pg_host_probe(output, cluster_name='main', version='', packages=None):
     for found in clusters:
         about = extra.get((str(found['major']), found['name']), {})
         found.update({'start_conf': about.get('start_conf', ''), 'fenced': bool(about.get('fenced')),
+                      'managed': bool(about.get('managed')),
                       'sysid': about.get('sysid', ''), 'state': about.get('state', ''),
                       # the current timeline: the newest history file's, else the last checkpoint's
                       'timeline': max(about.get('timeline', 0) or 0, about.get('histtimeline', 0) or 0)})
+    clusters.sort(key=lambda c: (c['major'], c['name']))
     named = [c for c in clusters if c['name'] == cluster_name]
+    managed = [c for c in named if c['managed']]
     version = str(version if version is not None else '').strip()
+    ambiguous = []
     if version:
         major, why = version, 'version'
+    elif len(managed) == 1:
+        major, why = str(managed[0]['major']), 'managed'
+    elif len(named) == 1:
+        major, why = str(named[0]['major']), 'cluster'
     elif named:
-        major, why = str(max(c['major'] for c in named)), 'cluster'
+        major, why, ambiguous = '', 'ambiguous', named
     elif majors:
         major, why = str(max(majors)), 'installed'
     elif candidate is not None:
@@ -109,6 +143,7 @@ def pg_host_probe(output, cluster_name='main', version='', packages=None):
         'why': why,
         'cluster': chosen[0] if chosen else {},
         'standbys': [str(c['major']) for c in named if c['recovery']],
+        'ambiguous': ambiguous,
     }
 
 

@@ -2,12 +2,22 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import json
+
 from ansible_collections.catmaid.replication.plugins.filter.pg_host_probe import FilterModule, pg_host_probe
+
+
+def _clusters(*entries, **extra):
+    """A probe's clusters line (pg_lsclusters --json, without the config) from (major, name, port, data_dir, running)."""
+    return 'clusters ' + json.dumps([{'version': v, 'cluster': n, 'port': str(p), 'pgdata': d, 'running': r,
+                                      'owneruid': 0, 'owner': 'postgres', 'start': 'auto', **extra}
+                                     for v, n, p, d, r in entries]) + '\n'
+
 
 PKGS = ['postgresql', 'postgresql-common', 'nginx']
 FRESH = "packages \ncandidate postgresql-15\n"
 INSTALLED = (
-    "cluster 15  main    5432 online postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n"
+    _clusters(('15', 'main', 5432, '/var/lib/postgresql/15/main', 1), logfile='/var/log/postgresql/postgresql-15-main.log') +
     "binary /usr/lib/postgresql/15/bin/postgres\n"
     "packages postgresql ii |postgresql-common ii |\n"
     "candidate postgresql-15\n"
@@ -31,9 +41,8 @@ def test_installed_host_finds_its_running_cluster():
     assert c['log'] == '/var/log/postgresql/postgresql-15-main.log'
 
 
-def test_highest_existing_cluster_of_the_name_wins_over_newer_binaries_and_candidate():
-    out = ("cluster 13 main 5433 down postgres /var/lib/postgresql/13/main\n"
-           "cluster 15 other 5432 online postgres /var/lib/postgresql/15/other\n"
+def test_the_only_cluster_of_the_name_wins_over_newer_binaries_and_candidate():
+    out = (_clusters(('13', 'main', 5433, '/var/lib/postgresql/13/main', 0), ('15', 'other', 5432, '/var/lib/postgresql/15/other', 1)) +
            "binary /usr/lib/postgresql/13/bin/postgres\nbinary /usr/lib/postgresql/15/bin/postgres\n"
            "candidate postgresql-17\n")
     got = pg_host_probe(out, 'main', '', [])
@@ -54,7 +63,7 @@ def test_version_asked_for_wins_and_picks_that_cluster_only():
 
 
 def test_standby_clusters_of_the_name_are_reported():
-    out = "cluster 15 main 5432 online,recovery postgres /var/lib/postgresql/15/main /var/log/x.log\n"
+    out = _clusters(('15', 'main', 5432, '/var/lib/postgresql/15/main', 1), recovery=1)
     got = pg_host_probe(out, 'main', '', [])
     assert got['standbys'] == ['15'] and got['cluster']['recovery'] is True and got['cluster']['running'] is True
     assert pg_host_probe(out, 'other', '', [])['standbys'] == []
@@ -71,8 +80,7 @@ def test_registered_under_its_name():
 
 
 def test_start_conf_fence_marker_and_control_data_are_attached_to_their_cluster():
-    out = ('cluster 15 main 5432 down postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n'
-           'cluster 13 old 5433 online postgres /var/lib/postgresql/13/old /var/log/x.log\n'
+    out = (_clusters(('15', 'main', 5432, '/var/lib/postgresql/15/main', 0), ('13', 'old', 5433, '/var/lib/postgresql/13/old', 1)) +
            'startconf 15 main manual\n'
            'fenced 15 main\n'
            'control 15 main sysid 7311234567890123456\n'
@@ -88,7 +96,32 @@ def test_start_conf_fence_marker_and_control_data_are_attached_to_their_cluster(
 
 
 def test_a_promoted_server_shows_its_new_timeline_before_its_next_checkpoint():
-    out = ('cluster 15 main 5432 online postgres /var/lib/postgresql/15/main /var/log/x.log\n'
+    out = (_clusters(('15', 'main', 5432, '/var/lib/postgresql/15/main', 1)) +
            'control 15 main timeline 1\n'
            'control 15 main histtimeline 0000000A\n')
     assert pg_host_probe(out, 'main', '', [])['cluster']['timeline'] == 10
+
+
+def test_two_clusters_of_the_name_without_version_are_ambiguous_not_the_highest():
+    out = _clusters(('16', 'main', 5432, '/var/lib/postgresql/16/main', 1), ('17', 'main', 5433, '/var/lib/postgresql/17/main', 1))
+    got = pg_host_probe(out, 'main', '', [])
+    assert (got['major'], got['why'], got['cluster']) == ('', 'ambiguous', {})
+    assert [f"{c['major']}/{c['name']}" for c in got['ambiguous']] == ['16/main', '17/main']
+    assert pg_host_probe(out, 'main', '16', [])['cluster']['port'] == 5432
+    assert pg_host_probe(out, 'other', '', [])['ambiguous'] == []
+
+
+def test_the_managed_cluster_is_chosen_and_two_managed_ones_are_ambiguous():
+    out = _clusters(('16', 'main', 5432, '/a', 1), ('17', 'main', 5433, '/b', 1)) + 'managed 16 main\n'
+    got = pg_host_probe(out, 'main', '', [])
+    assert (got['major'], got['why'], got['cluster']['port']) == ('16', 'managed', 5432)
+    # an explicit version still wins
+    assert pg_host_probe(out, 'main', '17', [])['cluster']['port'] == 5433
+    both = pg_host_probe(out + 'managed 17 main\n', 'main', '', [])
+    assert both['cluster'] == {} and both['why'] == 'ambiguous' and len(both['ambiguous']) == 2
+
+
+def test_json_fields_are_taken_exactly():
+    out = _clusters(('15', 'main', 5432, '/srv/pg data/15/main', 0))
+    c = pg_host_probe(out, 'main', '', [])['cluster']
+    assert (c['data_dir'], c['running'], c['status'], c['recovery'], c['port']) == ('/srv/pg data/15/main', False, 'down', False, 5432)
