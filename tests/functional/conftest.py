@@ -257,6 +257,29 @@ def clusters(workdir):
 
 
 @pytest.fixture
+def postgres_pgpass():
+    """Lines for the postgres OS user's ~/.pgpass during one test: ``postgres_pgpass(line)`` appends one
+    (the file 0600, owned by postgres, as libpq requires). At the end of the test the file is put back
+    byte for byte as it was, or removed when there was none, whether the test passed or not."""
+    entry = pwd.getpwnam(PG_USER)
+    path = Path(entry.pw_dir) / '.pgpass'
+    saved = path.read_bytes() if path.exists() else None
+
+    def add(line: str) -> Path:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, 'a') as handle:
+            handle.write(line.rstrip('\n') + '\n')
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+        return path
+
+    yield add
+    if saved is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_bytes(saved)
+
+
+@pytest.fixture
 def make_standby(clusters):
     """Factory for streaming standbys: make_standby(primary, name='replica1', slot='replica1')."""
     def make(primary: Cluster, name: str = 'standby', **kw: Any) -> Cluster:

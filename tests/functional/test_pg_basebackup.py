@@ -641,26 +641,15 @@ def test_backup_dir_links_and_same_named_files_are_not_followed(primary, cluster
 GROUP_INPUT = 'bad input: pg_basebackup module (tests/functional/test_pg_basebackup.py)'
 
 
-def test_empty_password_is_refused_not_replaced_by_pgpass(primary, clusters, run_module, workdir, report):
+def test_empty_password_is_refused_not_replaced_by_pgpass(primary, clusters, run_module, workdir, report,
+                                                          postgres_pgpass):
     with report.case(GROUP_INPUT, 'an empty password (issue 14 item 8)',
                      'password="" while the postgres user\'s ~/.pgpass holds a working password: the module '
                      'fails saying the password is empty and clones nothing. On the parent commit the empty '
                      'password was dropped and libpq silently logged in with ~/.pgpass') as case:
-        home = Path(pwd.getpwnam(PG_USER).pw_dir)
-        pgpass = home / '.pgpass'
-        saved = pgpass.read_bytes() if pgpass.exists() else None
-        fd = os.open(pgpass, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, 'a') as handle:
-            handle.write(f'127.0.0.1:{primary.port}:*:replicator:{SECRET}\n')
-        shutil_chown(pgpass)
-        try:
-            parent = replica_parent(workdir)
-            res = run_module(MODULE, clone_args(primary, parent / 'data', password=''))
-        finally:
-            if saved is None:
-                pgpass.unlink()
-            else:
-                pgpass.write_bytes(saved)
+        postgres_pgpass(f'127.0.0.1:{primary.port}:*:replicator:{SECRET}')
+        parent = replica_parent(workdir)
+        res = run_module(MODULE, clone_args(primary, parent / 'data', password=''))
         assert res.get('failed') is True, res.get('msg')
         assert 'password' in res['msg'] and 'empty' in res['msg'], res['msg']
         assert list(parent.iterdir()) == []

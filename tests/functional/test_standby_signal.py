@@ -339,18 +339,22 @@ def test_promoting_a_stopped_standby_warns_about_the_timeline(primary, make_stan
         case.note(f'warning: {warnings[:200]}')
 
 
-def test_empty_password_is_refused(clusters, primary, run_module, report):
+def test_empty_password_is_refused(clusters, primary, run_module, report, postgres_pgpass):
     with report.case('bad input: standby_signal (tests/functional/test_standby_signal.py)',
                      'an empty replication password (issue 14 item 8)',
-                     'state=standby with password="": the module fails saying the password is empty and writes '
-                     'nothing. On the parent commit it wrote a primary_conninfo without a passfile, so the '
+                     'state=standby with password="" while the postgres user\'s ~/.pgpass holds a working password '
+                     '(fixture postgres_pgpass): the module fails saying the password is empty and writes '
+                     'nothing, no passfile either. On the parent commit it wrote a primary_conninfo without a passfile, so the '
                      'standby silently used the postgres user\'s ~/.pgpass or failed to log in later') as case:
         standby = clone(clusters, primary, 'standby_empty_pw')
+        # The fallback the refusal is about: a working password in the postgres user's ~/.pgpass.
+        postgres_pgpass(f'127.0.0.1:{primary.port}:*:replicator:{PASSWORD}')
         res = run_module(MODULE, standby_args(primary, standby, password=''))
         assert res.get('failed') is True, res.get('msg')
         assert 'password' in res['msg'] and 'empty' in res['msg'], res['msg']
         assert not (standby.data_dir / 'standby.signal').exists()
         assert not (standby.data_dir / 'conf.d' / 'standby.conf').exists()
+        assert not (standby.root / 'replication.pgpass').exists()
         case.note(f"refused: {res['msg'][:160]}")
 
 
