@@ -662,15 +662,9 @@ class Cloner:
         """Copy data_dir's ``name`` into the directory ``dest`` under the first free name; return it."""
         st = os.stat(name, dir_fd=src, follow_symlinks=False)
         link = os.readlink(name, dir_fd=src) if stat.S_ISLNK(st.st_mode) else None
+        if link is not None:
+            return self.save_link(link, name, dest, stamp, owner)
         for candidate in _clone.save_names(name, stamp):
-            if link is not None:
-                try:
-                    os.symlink(link, candidate, dir_fd=dest)
-                except FileExistsError:
-                    continue
-                if owner is not None:
-                    os.chown(candidate, *owner, dir_fd=dest, follow_symlinks=False)
-                return candidate
             try:
                 out = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dest)
             except FileExistsError:
@@ -696,6 +690,52 @@ class Cloner:
                 os.close(out)
             return candidate
         raise OSError(f'no free name to save {name} under in the backup directory')
+
+    def save_link(self, link: str, name: str, dest: int, stamp: str, owner: Optional[tuple[int, int]]) -> str:
+        """Save a symbolic link of data_dir as a link to the same target (never read) under a free name.
+
+        Given to ``owner`` in a private directory of the module's first, then hard-linked into
+        ``dest`` (link(2) fails on a taken name and follows no link): a chown by name in a
+        directory that others may write could otherwise meet a file swapped in meanwhile.
+        """
+        if owner is None:
+            for candidate in _clone.save_names(name, stamp):
+                try:
+                    os.symlink(link, candidate, dir_fd=dest)
+                except FileExistsError:
+                    continue
+                return candidate
+            raise OSError(f'no free name to save {name} under in the backup directory')
+        while True:
+            private = f'.catmaid-save-{os.getpid()}-{os.urandom(6).hex()}'
+            try:
+                os.mkdir(private, 0o700, dir_fd=dest)
+                break
+            except FileExistsError:
+                continue
+        fd = os.open(private, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dest)
+        try:
+            if os.fstat(fd).st_uid != os.geteuid():
+                raise OSError(f'the module\'s private directory {private} was swapped for another one')
+            os.symlink(link, 'link', dir_fd=fd)
+            os.chown('link', *owner, dir_fd=fd, follow_symlinks=False)
+            for candidate in _clone.save_names(name, stamp):
+                try:
+                    os.link('link', candidate, src_dir_fd=fd, dst_dir_fd=dest, follow_symlinks=False)
+                except FileExistsError:
+                    continue
+                return candidate
+            raise OSError(f'no free name to save {name} under in the backup directory')
+        finally:
+            try:
+                os.unlink('link', dir_fd=fd)
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+            try:
+                os.rmdir(private, dir_fd=dest)
+            except OSError:
+                pass
 
     def write_passfile(self) -> Optional[str]:
         if not self.p['password']:

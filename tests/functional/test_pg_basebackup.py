@@ -618,6 +618,9 @@ def test_backup_dir_links_and_same_named_files_are_not_followed(primary, cluster
         assert saved and all(p.parent == backup for p in saved), res['saved_files']
         assert not set(res['saved_files']) & {'postgresql.conf', 'pg_ident.conf', 'pg_hba.conf'}, res['saved_files']
         assert all(p.lstat().st_uid == uid for p in saved), [(p.name, p.lstat().st_uid) for p in saved]
+        assert sorted(os.listdir(backup)) == sorted({'postgresql.conf', 'pg_ident.conf', 'pg_hba.conf'}
+                                                    | set(res['saved_files'])), 'something else was left in backup_dir'
+        assert (backup / 'stolen.pem').is_symlink() and os.readlink(backup / 'stolen.pem') == str(secret)
         texts = {p.name: p.read_text() for p in saved if not p.is_symlink()}
         assert old_hba in texts.values() and old_conf in texts.values(), sorted(texts)
         leaked = [p.name for p in backup.iterdir() if not p.is_symlink() and p.is_file()
