@@ -254,6 +254,36 @@ def _lag_problems(name: str, lag_bytes: Optional[int], lag_seconds: Optional[flo
     return found
 
 
+def archiver_failing(archiver: Optional[Mapping[str, Any]], in_recovery: bool) -> bool:
+    """Whether this server's WAL archiver is still failing: it runs (archive_mode on for a primary,
+    always for a standby), counted failures, and archived nothing since its last failure.
+
+    A standby with archive_mode on does not archive: counters it keeps from an earlier life as a
+    primary (a rejoined old primary) say nothing about now, so it is never failing.
+    """
+    if not archiver:
+        return False
+    mode = archiver.get('archive_mode')
+    if mode not in ('on', 'always') or (in_recovery and mode != 'always'):
+        return False
+    if not archiver.get('failed_count'):
+        return False
+    failed, archived = archiver.get('last_failed_time'), archiver.get('last_archived_time')
+    if failed is None:
+        return False
+    return archived is None or str(failed) > str(archived)
+
+
+def archiver_problem(name: str, archiver: Mapping[str, Any]) -> str:
+    """One line saying that, and what, the archiver keeps failing to archive."""
+    last_ok = archiver.get('last_archived_wal')
+    since = (f"last success {last_ok} at {archiver.get('last_archived_time')}" if last_ok
+             else 'nothing archived since the statistics were reset')
+    return (f"{name}: WAL archiver still failing: {archiver.get('failed_count')} failed attempt(s), the last for "
+            f"{archiver.get('last_failed_wal')} at {archiver.get('last_failed_time')}, {since}; unarchived WAL stays "
+            "in pg_wal (see archive_command in the PostgreSQL log)")
+
+
 PRIVILEGE_PROBLEM = ('the login role is neither a superuser nor a member of pg_monitor (pg_read_all_stats): '
                      "PostgreSQL hides the standbys' states and lags from it, so they are unknown, which "
                      'fails every check; grant pg_monitor to login_user')
@@ -263,7 +293,9 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
              wal_receiver: Optional[Mapping[str, Any]], replay: Optional[Mapping[str, Any]],
              max_lag_bytes: Optional[int] = None, max_lag_seconds: Optional[float] = None,
              expect_streaming: ExpectStreaming = False, self_name: str = 'standby',
-             read_all_stats: Optional[bool] = None, slots: Iterable[Mapping[str, Any]] = ()) -> list[str]:
+             read_all_stats: Optional[bool] = None, slots: Iterable[Mapping[str, Any]] = (),
+             archiver: Optional[Mapping[str, Any]] = None, expect_archiving: bool = False,
+             expect_replaying: bool = False) -> list[str]:
     """Every threshold violation as one readable line, in a stable order.
 
     Unknown is never healthy: a lag that is unknown fails a limit that is set.
@@ -280,6 +312,8 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
     - ``expect_streaming`` as a list: each name must have a WAL sender in state streaming
       (``not connected`` or ``state X, not streaming`` otherwise).
     - ``expect_streaming`` true: this server must be a standby whose WAL receiver streams.
+    - ``expect_archiving``: this server's archiver must not be still failing (``archiver_failing``).
+    - ``expect_replaying``: on a standby, replay must not be paused (nor a pause requested).
     """
     replicas = list(replicas)
     own: list[str] = []
@@ -293,6 +327,12 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
             own.append(f'{self_name}: no WAL receiver running, expected streaming')
         elif wal_receiver.get('status') != 'streaming':
             own.append(f"{self_name}: WAL receiver {wal_receiver.get('status')}, not streaming")
+    if expect_archiving and archiver_failing(archiver, in_recovery):
+        own.append(archiver_problem(self_name if in_recovery else 'primary', archiver or {}))
+    if expect_replaying and in_recovery and replay is not None and (
+            replay.get('paused') or replay.get('pause_state') not in (None, 'not paused')):
+        own.append(f"{self_name}: replay paused ({replay.get('pause_state') or 'paused'}): WAL is received but "
+                   'not applied, so reads fall behind; resume with pg_wal_replay_resume()')
     if in_recovery and replay is not None:
         streams = bool(wal_receiver) and wal_receiver.get('status') == 'streaming'
         why = ('no received or replayed position' if streams

@@ -19,8 +19,9 @@ description:
     replayed positions, its own replay lag in bytes and seconds, and whether replay is paused.
     A cascading standby lists its own downstream standbys and slots too.
   - With O(max_lag_bytes), O(max_lag_seconds) or O(expect_streaming) the module fails, naming
-    every replica over its limit, so a playbook or a scheduled check can alert. The full status
-    is returned in the failure as well.
+    every replica over its limit, so a playbook or a scheduled check can alert. With
+    O(expect_archiving) it fails while the WAL archiver keeps failing, with O(expect_replaying)
+    on a standby whose replay is paused. The full status is returned in the failure as well.
   - The module only reads and never reports a change. It works on PostgreSQL 10 to 18; the
     SQL is chosen by the server's C(server_version_num).
 options:
@@ -59,6 +60,22 @@ options:
         comma-separated application names.
       - V(false), an empty list or no value checks nothing.
     type: raw
+  expect_archiving:
+    description:
+      - Fail while this server's WAL archiver is still failing (RV(archiver.failing)), that is while it
+        archives (C(archive_mode) V(on) on a primary, V(always) on a standby), C(pg_stat_archiver)
+        counted failed attempts, and no file was archived since the last one. Unarchived WAL stays in
+        C(pg_wal), which no C(max_slot_wal_keep_size) limits, until the disk is full.
+      - Failures followed by a success (the archiver recovered) pass.
+    type: bool
+    default: false
+  expect_replaying:
+    description:
+      - On a standby, fail when WAL replay is paused or a pause is requested
+        (C(pg_wal_replay_pause())): its WAL receiver may still stream, but nothing is applied and
+        reads fall further behind. Checks nothing on a primary.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - catmaid.replication.connection
   - ansible.builtin.action_common_attributes
@@ -108,6 +125,13 @@ EXAMPLES = r"""
     expect_streaming: [replica1, replica2]
     max_lag_bytes: 16777216
     max_lag_seconds: 30
+
+- name: Fail while the archiver keeps failing or this standby's replay is paused
+  become: true
+  become_user: postgres
+  catmaid.replication.pg_replication_info:
+    expect_archiving: true
+    expect_replaying: true
 
 - name: Check that this standby streams from its primary
   become: true
@@ -432,10 +456,16 @@ archiver:
     stats_reset:
       description: When these counters were last reset (ISO 8601).
       type: str
+    failing:
+      description:
+        - Whether the archiver is still failing; see O(expect_archiving). V(false) where it does not
+          archive (C(archive_mode) V(off), or V(on) on a standby).
+      type: bool
+      sample: false
 problems:
   description:
-    - One line per threshold exceeded (empty without thresholds); the module fails when there is
-      any, with these lines joined by C(; ) as its message.
+    - One line per threshold exceeded or expectation not met (empty without any); the module fails
+      when there is any, with these lines joined by C(; ) as its message.
   returned: always
   type: list
   elements: str
@@ -452,6 +482,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.catmaid.replication.plugins.module_utils import _pg
 from ansible_collections.catmaid.replication.plugins.module_utils._lag import (
+    archiver_failing,
     current_lsn_expression,
     evaluate,
     jsonable,
@@ -494,6 +525,9 @@ def collect(conn) -> dict[str, Any]:
         replay_rows = run_all('replay')
         replay = standby_replay(replay_rows[0] if replay_rows else {}, wal_receiver)
 
+    archiver = archiver_rows[0] if archiver_rows else None
+    if archiver is not None:
+        archiver['failing'] = archiver_failing(archiver, in_recovery)
     return dict(
         changed=False,
         role='standby' if in_recovery else 'primary',
@@ -506,7 +540,7 @@ def collect(conn) -> dict[str, Any]:
         slots=slots,
         wal_receiver=wal_receiver,
         replay=replay,
-        archiver=archiver_rows[0] if archiver_rows else None,
+        archiver=archiver,
         problems=[],
         queries=executed,
     )
@@ -518,6 +552,8 @@ def main() -> None:
         max_lag_bytes=dict(type='int'),
         max_lag_seconds=dict(type='float'),
         expect_streaming=dict(type='raw'),
+        expect_archiving=dict(type='bool', default=False),
+        expect_replaying=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -543,7 +579,9 @@ def main() -> None:
     result['problems'] = evaluate(result['in_recovery'], result['replicas'], result['wal_receiver'],
                                   result['replay'], max_lag_bytes=params['max_lag_bytes'],
                                   max_lag_seconds=params['max_lag_seconds'], expect_streaming=expect,
-                                  read_all_stats=result['read_all_stats'], slots=result['slots'])
+                                  read_all_stats=result['read_all_stats'], slots=result['slots'],
+                                  archiver=result['archiver'], expect_archiving=params['expect_archiving'],
+                                  expect_replaying=params['expect_replaying'])
     if not result['read_all_stats']:
         module.warn(f"{params['login_user']} is neither a superuser nor a member of pg_monitor "
                     '(pg_read_all_stats): the states, positions and lags of the standbys are hidden (null)')

@@ -323,3 +323,57 @@ def test_standby_gone_from_its_slot_fails_the_lag_limit(pair, run_module, report
         assert res.get('failed') is True, res.get('replicas')
         assert 'replica1' in res['msg'] and 'unknown' in res['msg'], res['msg']
         case.note(f"failed: {res['msg'][:200]}")
+
+
+# -- issue 18 item 6: a status that cannot vouch must not pass -------------------------------------
+def test_failing_archiver_fails_expect_archiving_until_it_recovers(clusters, run_module, report):
+    with report.case(GROUP_INFO, 'an archive_command that keeps failing (issue 18 item 6)',
+                     'archive_mode on with archive_command /bin/false, a WAL switch: the archiver counts failures and '
+                     'archiver.failing is true; expect_archiving fails naming the WAL file and the last success; '
+                     'every other check passes. With a working archive_command the next success clears it') as case:
+        primary = clusters('primary', archive_mode='on', archive_command='/bin/false')
+        primary.psql('CREATE TABLE t (id int); INSERT INTO t VALUES (1); SELECT pg_switch_wal()')
+        wait_until(lambda: int(primary.psql('SELECT failed_count FROM pg_stat_archiver')) > 0, what='archive failure')
+        # The harm: with the checks there were, the primary passes.
+        info_ok(run_module, primary, max_lag_bytes=0, max_lag_seconds=0)
+        res = info(run_module, primary, expect_archiving=True)
+        assert res.get('failed') is True, res['archiver']
+        assert res['archiver']['failing'] is True
+        wal = res['archiver']['last_failed_wal']
+        assert res['problems'] == [res['msg']] and res['msg'].startswith('primary: WAL archiver still failing: ')
+        assert f'the last for {wal} at ' in res['msg'] and 'nothing archived since' in res['msg'], res['msg']
+        case.note(f"failed: {res['msg'][:230]}")
+
+        primary.write_conf(archive_mode='on', archive_command='/bin/true')
+        primary.psql('SELECT pg_reload_conf()')
+        primary.psql('INSERT INTO t VALUES (2); SELECT pg_switch_wal()')
+        wait_until(lambda: primary.psql('SELECT last_archived_time > last_failed_time FROM pg_stat_archiver') == 't',
+                   what='archiving recovered')
+        ok = info_ok(run_module, primary, expect_archiving=True)
+        assert ok['archiver']['failing'] is False and ok['archiver']['failed_count'] > 0
+        case.note(f"after a success ({ok['archiver']['last_archived_wal']}): passes, failed_count "
+                  f"{ok['archiver']['failed_count']} kept")
+
+
+def test_paused_replay_fails_expect_replaying_while_the_receiver_streams(pair, run_module, report):
+    primary, standby = pair
+    with report.case(GROUP_INFO, 'a standby whose replay is paused while it streams (issue 18 item 6)',
+                     'pg_wal_replay_pause() on an idle pair: the standby streams with 0 bytes of lag, so '
+                     'expect_streaming and max_lag_bytes pass; expect_replaying fails saying replay is paused, '
+                     'and passes again after pg_wal_replay_resume()') as case:
+        caught_up(primary, 'replica1')
+        standby.psql('SELECT pg_wal_replay_pause()')
+        standby.wait_for('SELECT pg_is_wal_replay_paused()', 't')
+        passed = info_ok(run_module, standby, expect_streaming=True, max_lag_bytes=0)
+        assert passed['replay']['paused'] is True
+        res = info(run_module, standby, expect_streaming=True, max_lag_bytes=0, expect_replaying=True)
+        assert res.get('failed') is True, res['replay']
+        assert res['problems'] == ['standby: replay paused (paused): WAL is received but not applied, so reads '
+                                   'fall behind; resume with pg_wal_replay_resume()'], res['problems']
+        case.note(f"failed: {res['msg']}")
+        # A primary has no replay: the same option checks nothing there.
+        info_ok(run_module, primary, expect_replaying=True)
+        standby.psql('SELECT pg_wal_replay_resume()')
+        standby.wait_for('SELECT pg_is_wal_replay_paused()', 'f')
+        info_ok(run_module, standby, expect_streaming=True, expect_replaying=True)
+        case.note('resumed: passes')

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from ansible_collections.catmaid.replication.plugins.module_utils._lag import (
-    evaluate, int_to_lsn, jsonable, lsn_diff, lsn_to_int, normalize_expect_streaming,
+    archiver_failing, evaluate, int_to_lsn, jsonable, lsn_diff, lsn_to_int, normalize_expect_streaming,
     replica_name, standby_replay, status_queries)
 
 MAJORS = list(range(11, 19))
@@ -307,3 +307,51 @@ def test_inactive_physical_slot_fails_a_lag_limit():
         'slot replica2: no standby streams through it, so its replay lag is unknown, the slot holds 4096 bytes '
         'of WAL back, which fails the limit']
     assert evaluate(False, [], None, None, slots=slots) == []   # no lag limit asked for
+
+
+# -- issue 18 item 6: a failing archiver and paused replay ------------------------------------
+def archiver(mode='on', failed=3, failed_at='2026-11-30T10:00:05+00:00', archived_at='2026-11-30T09:00:00+00:00'):
+    return dict(archive_mode=mode, archived_count=7, last_archived_wal='000000010000000000000007',
+                last_archived_time=archived_at, failed_count=failed, last_failed_wal='000000010000000000000008',
+                last_failed_time=failed_at)
+
+
+@pytest.mark.parametrize('row, in_recovery, failing', [
+    (archiver(), False, True),                                   # failed after the last success
+    (archiver(archived_at=None), False, True),                   # never archived anything
+    (archiver(archived_at='2026-11-30T10:00:06+00:00'), False, False),   # recovered since
+    (archiver(failed=0, failed_at=None), False, False),          # never failed
+    (archiver(mode='off'), False, False),                        # not archiving
+    (archiver(), True, False),                                   # a standby with on: counters of its past
+    (archiver(mode='always'), True, True),                       # a standby that archives
+    (None, False, False),
+])
+def test_archiver_failing(row, in_recovery, failing):
+    assert archiver_failing(row, in_recovery) is failing
+
+
+def test_expect_archiving_names_the_file_and_the_last_success():
+    problems = evaluate(False, [], None, None, archiver=archiver(), expect_archiving=True)
+    assert problems == ['primary: WAL archiver still failing: 3 failed attempt(s), the last for '
+                        '000000010000000000000008 at 2026-11-30T10:00:05+00:00, last success '
+                        '000000010000000000000007 at 2026-11-30T09:00:00+00:00; unarchived WAL stays in pg_wal '
+                        '(see archive_command in the PostgreSQL log)']
+    # Not asked, or recovered: nothing.
+    assert evaluate(False, [], None, None, archiver=archiver()) == []
+    assert evaluate(False, [], None, None, archiver=archiver(archived_at='2026-11-30T11:00:00+00:00'),
+                    expect_archiving=True) == []
+
+
+@pytest.mark.parametrize('state', ['paused', 'pause requested'])
+def test_expect_replaying_fails_on_a_paused_standby_that_streams(state):
+    receiver = {'status': 'streaming'}
+    replay = {'lag_bytes': 0, 'lag_seconds': 0.0, 'paused': state == 'paused', 'pause_state': state}
+    problems = evaluate(True, [], receiver, replay, expect_streaming=True, max_lag_bytes=0, expect_replaying=True)
+    assert problems == [f'standby: replay paused ({state}): WAL is received but not applied, so reads fall '
+                        'behind; resume with pg_wal_replay_resume()']
+    # Without expect_replaying the same standby passes every other check (the harm of issue 18 item 6).
+    assert evaluate(True, [], receiver, replay, expect_streaming=True, max_lag_bytes=0) == []
+    running = dict(replay, paused=False, pause_state='not paused')
+    assert evaluate(True, [], receiver, running, expect_replaying=True) == []
+    # A primary has no replay to check.
+    assert evaluate(False, [], None, None, expect_replaying=True) == []
