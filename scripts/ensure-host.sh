@@ -32,8 +32,9 @@ apt_install() {
 for w in "${want[@]}"; do
   case "$w" in
     pg)
-      # Server binaries only: the tests start throw-away clusters themselves.
-      apt_install postgresql postgresql-common python3-psycopg2 openssl sudo
+      # Server binaries only: the tests start throw-away clusters themselves. strace: the
+      # pg_basebackup test that holds the module's swap open (fault injection into rename).
+      apt_install postgresql postgresql-common python3-psycopg2 openssl sudo strace
       # Debian's package creates and starts a cluster; the tests do not use it.
       if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
         pg_lsclusters -h | awk '$4=="online"{print $1, $2}' | while read -r v c; do
