@@ -271,7 +271,31 @@ def archiver_failing(archiver: Optional[Mapping[str, Any]], in_recovery: bool) -
     failed, archived = archiver.get('last_failed_time'), archiver.get('last_archived_time')
     if failed is None:
         return False
-    return archived is None or str(failed) > str(archived)
+    if archived is None:
+        return True
+    failed_at, archived_at = instant(failed), instant(archived)
+    if failed_at is None or archived_at is None:
+        return True         # a time it cannot read: unknown is never healthy
+    return failed_at > archived_at
+
+
+def instant(value: Any) -> Optional[datetime.datetime]:
+    """A timestamp (a datetime, or ISO 8601 text as ``jsonable`` writes it) as an aware datetime, so
+    that times written with different UTC offsets (the session's TimeZone across a change of summer
+    time) compare as instants, never as text. None when it cannot be read; naive times count as UTC."""
+    if isinstance(value, str):
+        text = value.strip().replace(' ', 'T', 1)
+        if text.endswith('Z'):
+            text = text[:-1] + '+00:00'
+        try:
+            value = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime.datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value
 
 
 def archiver_problem(name: str, archiver: Mapping[str, Any]) -> str:

@@ -355,3 +355,26 @@ def test_expect_replaying_fails_on_a_paused_standby_that_streams(state):
     assert evaluate(True, [], receiver, running, expect_replaying=True) == []
     # A primary has no replay to check.
     assert evaluate(False, [], None, None, expect_replaying=True) == []
+
+
+# -- second review F3: the archiver's times are instants, not text ---------------------------------
+_DST = dict(archive_mode='on', failed_count=2, last_failed_wal='000000010000000000000005',
+            last_archived_wal='000000010000000000000004')
+
+
+@pytest.mark.parametrize('failed, archived, failing', [
+    # Across the end of summer time in the session's TimeZone: the failure (01:30 UTC) came after the
+    # success (00:45 UTC) although its text sorts first.
+    ('2026-10-25T02:30:00+01:00', '2026-10-25T02:45:00+02:00', True),
+    # The other way round: the success (01:15 UTC) came after the failure (00:30 UTC).
+    ('2026-10-25T02:30:00+02:00', '2026-10-25T02:15:00+01:00', False),
+    ('2026-10-25T01:00:00+00:00', '2026-10-25T01:00:00.5+00:00', False),
+    ('2026-10-25T01:00:00.5+00:00', '2026-10-25T01:00:00+00:00', True),
+])
+def test_archiver_failing_compares_instants_with_offsets(failed: str, archived: str, failing: bool) -> None:
+    row = dict(_DST, last_failed_time=failed, last_archived_time=archived)
+    assert archiver_failing(row, in_recovery=False) is failing
+    # As psycopg2 returns them (before jsonable), too.
+    as_dt = dict(row, last_failed_time=datetime.datetime.fromisoformat(failed),
+                 last_archived_time=datetime.datetime.fromisoformat(archived))
+    assert archiver_failing(as_dt, in_recovery=False) is failing
