@@ -55,6 +55,11 @@ description:
     everything it creates is given to O(owner).
   - Symbolic links in O(data_dir) are resolved first; the data directory must not be a mount
     point, because it is swapped by renaming (use a directory below the mount point).
+  - When it runs as root, the module acts only where O(owner) could itself, whatever symbolic links
+    (which that user may have put into the path) point at. It fails, changing nothing, when the
+    cluster would belong to root (PostgreSQL does not run as root), when the parent directory of
+    the resolved O(data_dir) is not owned by O(owner), or when the resolved O(data_dir) exists and
+    is not owned by O(owner) (PostgreSQL itself refuses a data directory its user does not own).
 author:
   - catmaid.replication developers (@catmaid)
 options:
@@ -162,6 +167,8 @@ options:
     description:
       - OS user that owns everything the module creates when it runs as root (the data directory,
         O(backup_dir)). Default is the owner of the parent directory of O(data_dir).
+      - When the module runs as root, it must not be root, and it must own the parent directory of
+        O(data_dir) (after symbolic links are resolved) and O(data_dir) itself when that exists.
       - When the module does not run as root, files belong to the user running it, and this option
         must be unset or name that user.
     type: str
@@ -408,6 +415,50 @@ class Cloner:
         st = os.stat(self.parent)
         return st.st_uid, st.st_gid
 
+    def check_location(self, owner: Optional[tuple[int, int]]) -> None:
+        """As root, act only where ``owner`` could act itself: fail unless the cluster's user is
+        not root, the parent directory of the resolved data_dir is owned by that user and so is
+        data_dir when it exists (and it is no symbolic link).
+
+        data_dir is resolved through symbolic links, which the owner may have put on the way (it
+        owns the directories above a data directory): without this check root would replace or
+        fill whatever such a link points at, a root-only directory included. PostgreSQL itself
+        refuses a data directory its user does not own. Without root, the kernel's own checks
+        keep the module to what its user may do.
+        """
+        if owner is None:
+            return
+        uid = owner[0]
+        given = os.path.abspath(self.p['data_dir'])
+        via = '' if given == self.data_dir else f' (data_dir={self.p["data_dir"]} leads there through symbolic links)'
+        unchanged = 'Nothing was changed.'
+        if uid == 0:
+            why = 'owner=root' if self.p['owner'] else f'root owns its parent directory {self.parent}{via}'
+            self.fail(f'refusing to clone into {self.data_dir}: the cluster would belong to root ({why}), and '
+                      f'PostgreSQL does not run as root. {unchanged} Set owner to the OS user PostgreSQL runs as '
+                      '(for example postgres) and give data_dir a parent directory owned by that user')
+        user = _user_name(uid)
+        parent = os.stat(self.parent)
+        if parent.st_uid != uid:
+            self.fail(f'refusing to touch {self.data_dir}{via}: its parent directory {self.parent} is owned by '
+                      f'{_user_name(parent.st_uid)}, not by {user}, the OS user the cluster belongs to. Running as '
+                      f'root, the module creates, renames and removes directories only where {user} could itself. '
+                      f'{unchanged} Give data_dir a path whose parent directory {user} owns, for example one in '
+                      f'a directory of {user}\'s below {self.parent} (check any symbolic link on the way)')
+        try:
+            st = os.lstat(self.data_dir)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(st.st_mode):
+            self.fail(f'refusing to touch {self.data_dir}: it became a symbolic link (to {os.readlink(self.data_dir)}) '
+                      f'while the module ran. {unchanged} Check who changes it, then run again')
+        if st.st_uid != uid:
+            self.fail(f'refusing to touch {self.data_dir}{via}: it is owned by {_user_name(st.st_uid)}, not by '
+                      f'{user}, the OS user the cluster belongs to, so it is no data directory of {user}\'s '
+                      f'(PostgreSQL refuses a data directory its user does not own). {unchanged} Give data_dir the '
+                      f'path of {user}\'s data directory (check any symbolic link on the way); if {self.data_dir} '
+                      f'really is that cluster\'s, give it to {user} (chown -R {user}: {self.data_dir})')
+
     def controldata(self, major: Optional[int], path: str) -> dict[str, str]:
         """pg_controldata of the cluster in ``path`` ({} without a pg_controldata of its major)."""
         bin_dir = find_bin_dir(major, self.p['pg_bin_dir'])
@@ -565,8 +616,12 @@ class Cloner:
         """
         if not os.path.isdir(self.data_dir):
             return
-        src = os.open(self.data_dir, os.O_RDONLY | os.O_DIRECTORY)
+        # data_dir was checked to be no link and the owner's (check_location); a link put there
+        # since makes this fail (ELOOP) instead of reading another directory.
+        src = os.open(self.data_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
+            if owner is not None and os.fstat(src).st_uid != owner[0]:
+                raise OSError(f'{self.data_dir} changed owner since it was checked')
             names = []
             for name in _clone.files_to_save(os.listdir(src)):
                 mode = os.stat(name, dir_fd=src, follow_symlinks=False).st_mode
@@ -891,9 +946,12 @@ class Cloner:
                       'use ~/.pgpass or PGPASSWORD instead; give the password, or omit the option to '
                       'use those sources on purpose')
         owner = self.owner()
+        self.check_location(owner)
         restore = None
         if not self.module.check_mode:
             self.clean_leftovers()
+            # A set-aside directory it restored is judged like any data_dir.
+            self.check_location(owner)
         else:
             # What clean_leftovers() would do: look at the set-aside copy it would restore.
             dummy, restore = _clone.select_leftovers(os.listdir(self.parent), self.name,
@@ -966,6 +1024,13 @@ class Interrupted(BaseException):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = signum
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f'uid {uid}'
 
 
 def _empty_dir(path: str) -> None:

@@ -641,6 +641,109 @@ def test_backup_dir_links_and_same_named_files_are_not_followed(primary, cluster
         case.note(f"backup_dir a link: {refused['msg'][:140]}")
 
 
+def _tree_state(path: Path) -> dict[str, tuple[bytes | str | None, int, int]]:
+    """Every entry under path (path itself included, no link followed): content or link target,
+    owner and mode."""
+    out: dict[str, tuple[bytes | str | None, int, int]] = {}
+    for p in [path] + sorted(path.rglob('*')):
+        st = p.lstat()
+        body = os.readlink(p) if p.is_symlink() else (p.read_bytes() if p.is_file() else None)
+        out[str(p)] = (body, st.st_uid, st.st_mode)
+    return out
+
+
+def _root_only_dir(path: Path) -> Path:
+    """A root-owned 0700 directory holding a key and another file, as the finding's victim."""
+    path.mkdir(mode=0o700)
+    path.chmod(0o700)
+    (path / 'site.key').write_text('ROOT-ONLY-KEY-0815\n')
+    (path / 'site.key').chmod(0o600)
+    (path / 'other.txt').write_text('root keeps this\n')
+    return path
+
+
+def _postgres_link(link: Path, target: Path) -> None:
+    link.symlink_to(target)
+    os.lchown(link, pwd.getpwnam(PG_USER).pw_uid, -1)
+
+
+@pytest.mark.parametrize('layout', ['data_dir-link', 'data_dir-link-parent-postgres', 'parent-link',
+                                    'parent-link-owner', 'parent-link-missing'])
+def test_links_of_the_postgres_user_do_not_redirect_root(primary, clusters, run_module, workdir, report, layout):
+    """The module as root must not act on a directory the postgres user could not write itself,
+    whatever symbolic links (owned by postgres) in data_dir's path point at."""
+    what = {'data_dir-link': 'data_dir a link (owned by postgres) to a root-only directory, force=true',
+            'data_dir-link-parent-postgres': 'data_dir a link (owned by postgres) to a root-only directory '
+                                             'inside a postgres-owned one, force=true',
+            'parent-link': 'data_dir\'s parent a link (owned by postgres) into a root-only tree, force=true',
+            'parent-link-owner': 'data_dir\'s parent a link (owned by postgres) into a root-only tree, '
+                                 'force=true, owner=postgres',
+            'parent-link-missing': 'data_dir\'s parent a link (owned by postgres) into a root-only tree, '
+                                   'data_dir missing there'}[layout]
+    with report.case('security: pg_basebackup module (tests/functional/test_pg_basebackup.py)',
+                     f'symbolic links of the postgres user in data_dir\'s path, module as root: {what} '
+                     '(hostile review, MEDIUM)',
+                     'the module runs as root; a symbolic link owned by postgres (at data_dir, or a directory '
+                     'of its path) points into a root-only directory holding site.key and other.txt. The module '
+                     'must fail saying what to fix and that nothing was changed; the root-only tree (contents, '
+                     'owners, modes), the link and the postgres-owned directory stay exactly as they were, and '
+                     'no backup or clone is made. On the parent commit the link was resolved and its target '
+                     'treated as the data directory: with force=true the root-only directory was removed and '
+                     'replaced by a clone (site.key copied to the backup directory), and without force a clone '
+                     'owned by root was made inside the root-only tree') as case:
+        attacker = replica_parent(workdir, 'atk')          # postgres owns it
+        extra: dict[str, Any] = {} if layout == 'parent-link-missing' else {'force': True}
+        if layout == 'parent-link-owner':
+            extra['owner'] = PG_USER
+        if layout.startswith('data_dir-link'):
+            if layout == 'data_dir-link-parent-postgres':
+                home = replica_parent(workdir, 'pg-owned')  # postgres owns it, the victim in it does not
+                victim = _root_only_dir(home / 'secret')
+            else:
+                victim = _root_only_dir(workdir / 'root-only')
+            data_dir = attacker / 'main'
+            _postgres_link(data_dir, victim)
+            watched = victim          # its parent (the test's workdir) gets run_module's play files
+        else:
+            tree = workdir / 'root-tree'
+            tree.mkdir(mode=0o700)
+            tree.chmod(0o700)
+            if layout != 'parent-link-missing':
+                _root_only_dir(tree / 'main')
+            _postgres_link(attacker / 'pgparent', tree)
+            data_dir = attacker / 'pgparent' / 'main'
+            watched = tree
+        before = _tree_state(watched)
+        before_attacker = _tree_state(attacker)
+        res = run_module(MODULE, clone_args(primary, data_dir, **extra), become_user=None)
+        after = _tree_state(watched)
+        changed = sorted({name for name, dummy in set(before.items()) ^ set(after.items())})
+        gone = sorted(set(before) - set(after))
+        keys = sorted(str(p) for p in workdir.rglob('site.key*') if p.is_file() and not p.is_symlink())
+        assert res.get('failed') is True, (
+            f"the module did not refuse: {res.get('msg')!r}; saved_files={res.get('saved_files')}, "
+            f"backup_dir={res.get('backup_dir')}; under {watched} {len(changed)} entries changed, "
+            f"gone: {[Path(g).name for g in gone][:6]}; copies of site.key (owner uid): "
+            f"{[(k, Path(k).stat().st_uid) for k in keys]}")
+        assert changed == [], f'the module failed but changed {changed}'
+        assert _tree_state(attacker) == before_attacker
+        made = [str(p) for p in workdir.rglob('*') if 'config-backup' in p.name or '.clone-' in p.name
+                or '.old-' in p.name]
+        assert made == [], f'the module left {made}'
+        assert 'owned by' in res['msg'] and 'Nothing was changed' in res['msg'], res['msg']
+        case.note(f"refused: {res['msg'][:150]} ... {res['msg'][-230:]}")
+        if layout == 'data_dir-link-parent-postgres':
+            # Not overbroad: the same link of postgres's to a directory postgres owns is still followed.
+            real = replica_parent(workdir / 'pg-owned', 'real')
+            data_dir.unlink()
+            _postgres_link(data_dir, real)
+            ok = run_module(MODULE, clone_args(primary, data_dir), become_user=None)
+            assert ok.get('failed') is not True, ok.get('msg')
+            assert (real / 'PG_VERSION').is_file() and data_dir.is_symlink()
+            assert (real.stat().st_uid, (real / 'PG_VERSION').stat().st_uid) == (pwd.getpwnam(PG_USER).pw_uid,) * 2
+            case.note(f"link to a directory of postgres's: {ok['msg'][:120]}")
+
+
 GROUP_INPUT = 'bad input: pg_basebackup module (tests/functional/test_pg_basebackup.py)'
 
 
