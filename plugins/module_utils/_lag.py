@@ -137,6 +137,23 @@ def status_queries(version_num: int, in_recovery: bool) -> dict[str, str]:
     return queries
 
 
+def archive_ready_query(version_num: int, can_list_status_dir: bool, superuser: bool) -> Optional[str]:
+    """SQL for the WAL waiting to be archived (the ``.ready`` files of ``pg_wal/archive_status``): their
+    count, the oldest segment's name and how long it has waited (since its ``.ready`` file was written,
+    when the segment was complete). None when this login cannot see the directory: PostgreSQL 12+ needs
+    EXECUTE on ``pg_ls_archive_statusdir()`` (pg_monitor, or a superuser), older majors a superuser."""
+    if version_num >= 120000 and (can_list_status_dir or superuser):
+        source = 'SELECT name, modification FROM pg_catalog.pg_ls_archive_statusdir()'
+    elif superuser:
+        source = ("SELECT d AS name, (pg_catalog.pg_stat_file('pg_wal/archive_status/' || d, true)).modification "
+                  "FROM pg_catalog.pg_ls_dir('pg_wal/archive_status', true, false) d")
+    else:
+        return None
+    return ('SELECT count(*)::int AS ready_count, min(f.name) AS oldest_ready_name, '
+            'GREATEST(EXTRACT(EPOCH FROM now() - min(f.modification)), 0)::float8 AS oldest_ready_seconds '
+            f"FROM ({source}) f WHERE f.name LIKE '%.ready' AND f.modification IS NOT NULL")
+
+
 # -- values ------------------------------------------------------------------------------
 
 def jsonable(value: Any) -> Any:
@@ -254,6 +271,33 @@ def _lag_problems(name: str, lag_bytes: Optional[int], lag_seconds: Optional[flo
     return found
 
 
+# WAL waiting longer than this to be archived fails expect_archiving (max_archive_ready_seconds): a working
+# archiver takes a segment as soon as it is complete, and retries a failing archive_command within a minute.
+DEFAULT_MAX_ARCHIVE_READY_SECONDS = 600.0
+
+
+def archiving(archiver: Optional[Mapping[str, Any]], in_recovery: bool) -> bool:
+    """Whether this server archives WAL: archive_mode on for a primary, always for a standby."""
+    mode = (archiver or {}).get('archive_mode')
+    return mode == 'always' or (mode == 'on' and not in_recovery)
+
+
+def archiver_backlog_problem(name: str, archiver: Mapping[str, Any], max_ready_seconds: float) -> Optional[str]:
+    """One line when WAL waits too long to be archived, or when the wait cannot be seen (unknown is
+    never healthy); None otherwise. Reads ``ready_visible``, ``ready_count``, ``oldest_ready_wal``
+    and ``oldest_ready_seconds`` of the module's archiver result."""
+    if not archiver.get('ready_visible'):
+        return (f'{name}: WAL waiting to be archived unknown: the login role cannot list pg_wal/archive_status '
+                '(pg_ls_archive_statusdir() needs pg_monitor or a superuser, PostgreSQL 10 and 11 a superuser), '
+                'which fails expect_archiving')
+    age = archiver.get('oldest_ready_seconds')
+    if not archiver.get('ready_count') or age is None or float(age) <= max_ready_seconds:
+        return None
+    return (f"{name}: {archiver.get('ready_count')} WAL file(s) waiting to be archived, the oldest "
+            f"{archiver.get('oldest_ready_wal')} for {_number(age)} s > {_number(max_ready_seconds)} s, while the "
+            'archiver reports no failure (an archive_command that hangs or is too slow); unarchived WAL stays in pg_wal')
+
+
 def archiver_failing(archiver: Optional[Mapping[str, Any]], in_recovery: bool) -> bool:
     """Whether this server's WAL archiver is still failing: it runs (archive_mode on for a primary,
     always for a standby), counted failures, and archived nothing since its last failure.
@@ -319,7 +363,8 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
              expect_streaming: ExpectStreaming = False, self_name: str = 'standby',
              read_all_stats: Optional[bool] = None, slots: Iterable[Mapping[str, Any]] = (),
              archiver: Optional[Mapping[str, Any]] = None, expect_archiving: bool = False,
-             expect_replaying: bool = False) -> list[str]:
+             expect_replaying: bool = False,
+             max_archive_ready_seconds: float = DEFAULT_MAX_ARCHIVE_READY_SECONDS) -> list[str]:
     """Every threshold violation as one readable line, in a stable order.
 
     Unknown is never healthy: a lag that is unknown fails a limit that is set.
@@ -336,7 +381,9 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
     - ``expect_streaming`` as a list: each name must have a WAL sender in state streaming
       (``not connected`` or ``state X, not streaming`` otherwise).
     - ``expect_streaming`` true: this server must be a standby whose WAL receiver streams.
-    - ``expect_archiving``: this server's archiver must not be still failing (``archiver_failing``).
+    - ``expect_archiving``: this server's archiver must not be still failing (``archiver_failing``), nor
+      leave WAL waiting to be archived longer than ``max_archive_ready_seconds`` (``archiver_backlog_problem``;
+      a backlog it cannot see fails too).
     - ``expect_replaying``: on a standby, replay must not be paused (nor a pause requested).
     """
     replicas = list(replicas)
@@ -353,6 +400,11 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
             own.append(f"{self_name}: WAL receiver {wal_receiver.get('status')}, not streaming")
     if expect_archiving and archiver_failing(archiver, in_recovery):
         own.append(archiver_problem(self_name if in_recovery else 'primary', archiver or {}))
+    elif expect_archiving and archiving(archiver, in_recovery):
+        backlog = archiver_backlog_problem(self_name if in_recovery else 'primary', archiver or {},
+                                           max_archive_ready_seconds)
+        if backlog:
+            own.append(backlog)
     if expect_replaying and in_recovery and replay is not None and (
             replay.get('paused') or replay.get('pause_state') not in (None, 'not paused')):
         own.append(f"{self_name}: replay paused ({replay.get('pause_state') or 'paused'}): WAL is received but "

@@ -67,12 +67,26 @@ options:
         counted failed attempts, and no file was archived since the last one. Unarchived WAL stays in
         C(pg_wal), which no C(max_slot_wal_keep_size) limits, until the disk is full.
       - Failures followed by a success (the archiver recovered) pass.
+      - It also fails when WAL has waited longer than O(max_archive_ready_seconds) to be archived (the oldest
+        C(.ready) file in C(pg_wal/archive_status)), which catches an archiver that never reports a failure,
+        such as an C(archive_command) that hangs or cannot keep up. Listing that directory needs
+        C(pg_ls_archive_statusdir()) (PostgreSQL 12+, O(login_user) a member of C(pg_monitor) or a superuser;
+        a superuser on PostgreSQL 10 and 11); without it the wait is unknown, which fails.
     type: bool
     default: false
+  max_archive_ready_seconds:
+    description:
+      - With O(expect_archiving), the longest a complete WAL segment may wait to be archived, in seconds,
+        counted from when its C(.ready) file was written. A working archiver takes each segment as soon as it
+        is complete and retries a failing C(archive_command) within a minute, so the default of 600 (10 minutes)
+        only fails an archiver that hangs or falls far behind.
+      - Must not be negative.
+    type: float
+    default: 600
   expect_replaying:
     description:
       - On a standby, fail when WAL replay is paused or a pause is requested
-        (C(pg_wal_replay_pause())): its WAL receiver may still stream, but nothing is applied and
+        (C(pg_wal_replay_pause())). Its WAL receiver may still stream, but nothing is applied and
         reads fall further behind. Checks nothing on a primary.
     type: bool
     default: false
@@ -456,6 +470,20 @@ archiver:
     stats_reset:
       description: When these counters were last reset (ISO 8601).
       type: str
+    ready_visible:
+      description: Whether the login role could list C(pg_wal/archive_status); V(false) also where this server does not archive.
+      type: bool
+      sample: true
+    ready_count:
+      description: WAL files waiting to be archived (C(.ready) files); null when not visible.
+      type: int
+      sample: 0
+    oldest_ready_wal:
+      description: The oldest WAL file waiting to be archived, or null.
+      type: str
+    oldest_ready_seconds:
+      description: Seconds the oldest WAL file has waited to be archived, or null.
+      type: float
     failing:
       description:
         - Whether the archiver is still failing; see O(expect_archiving). V(false) where it does not
@@ -482,7 +510,10 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.catmaid.replication.plugins.module_utils import _pg
 from ansible_collections.catmaid.replication.plugins.module_utils._lag import (
+    DEFAULT_MAX_ARCHIVE_READY_SECONDS,
+    archive_ready_query,
     archiver_failing,
+    archiving,
     current_lsn_expression,
     evaluate,
     jsonable,
@@ -495,7 +526,11 @@ VERSION = ("SELECT current_setting('server_version') AS server_version, "
            "current_setting('server_version_num')::int AS server_version_num, "
            "pg_catalog.pg_is_in_recovery() AS in_recovery, "
            "(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) "
-           "OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS read_all_stats")
+           "OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS read_all_stats, "
+           "(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS superuser")
+# PostgreSQL 12+: may this login list pg_wal/archive_status (pg_monitor, or a superuser)?
+STATUS_DIR_PRIVILEGE = ("SELECT pg_catalog.has_function_privilege('pg_catalog.pg_ls_archive_statusdir()', "
+                        "'EXECUTE') AS allowed")
 
 
 def collect(conn) -> dict[str, Any]:
@@ -528,6 +563,20 @@ def collect(conn) -> dict[str, Any]:
     archiver = archiver_rows[0] if archiver_rows else None
     if archiver is not None:
         archiver['failing'] = archiver_failing(archiver, in_recovery)
+        archiver.update(ready_visible=False, ready_count=None, oldest_ready_wal=None, oldest_ready_seconds=None)
+        if archiving(archiver, in_recovery):
+            allowed = False
+            if version_num >= 120000:
+                executed.append(STATUS_DIR_PRIVILEGE)
+                allowed = bool((_pg.fetch_one(conn, STATUS_DIR_PRIVILEGE) or {}).get('allowed'))
+            ready_sql = archive_ready_query(version_num, allowed, bool(head.get('superuser')))
+            if ready_sql is not None:
+                executed.append(ready_sql)
+                ready = jsonable(_pg.fetch_one(conn, ready_sql) or {})
+                name = ready.get('oldest_ready_name')
+                archiver.update(ready_visible=True, ready_count=int(ready.get('ready_count') or 0),
+                                oldest_ready_wal=name[:-len('.ready')] if name else None,
+                                oldest_ready_seconds=ready.get('oldest_ready_seconds'))
     return dict(
         changed=False,
         role='standby' if in_recovery else 'primary',
@@ -554,6 +603,7 @@ def main() -> None:
         expect_streaming=dict(type='raw'),
         expect_archiving=dict(type='bool', default=False),
         expect_replaying=dict(type='bool', default=False),
+        max_archive_ready_seconds=dict(type='float', default=DEFAULT_MAX_ARCHIVE_READY_SECONDS),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -561,7 +611,7 @@ def main() -> None:
         expect = normalize_expect_streaming(params['expect_streaming'])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    for key in ('max_lag_bytes', 'max_lag_seconds'):
+    for key in ('max_lag_bytes', 'max_lag_seconds', 'max_archive_ready_seconds'):
         if params[key] is not None and params[key] < 0:
             module.fail_json(msg=f'{key} must not be negative, got {params[key]}')
 
@@ -581,7 +631,8 @@ def main() -> None:
                                   max_lag_seconds=params['max_lag_seconds'], expect_streaming=expect,
                                   read_all_stats=result['read_all_stats'], slots=result['slots'],
                                   archiver=result['archiver'], expect_archiving=params['expect_archiving'],
-                                  expect_replaying=params['expect_replaying'])
+                                  expect_replaying=params['expect_replaying'],
+                                  max_archive_ready_seconds=params['max_archive_ready_seconds'])
     if not result['read_all_stats']:
         module.warn(f"{params['login_user']} is neither a superuser nor a member of pg_monitor "
                     '(pg_read_all_stats): the states, positions and lags of the standbys are hidden (null)')

@@ -377,3 +377,38 @@ def test_paused_replay_fails_expect_replaying_while_the_receiver_streams(pair, r
         standby.wait_for('SELECT pg_is_wal_replay_paused()', 'f')
         info_ok(run_module, standby, expect_streaming=True, expect_replaying=True)
         case.note('resumed: passes')
+
+
+# -- second review F5: an archiver that never reports a failure -------------------------------------
+def test_hanging_archive_command_fails_expect_archiving_on_waiting_wal(clusters, run_module, report):
+    with report.case(GROUP_INFO, 'an archive_command that hangs (second review F5)',
+                     'archive_mode on with archive_command "sleep 60", a WAL switch: pg_stat_archiver counts no '
+                     'failure, so archiver.failing is false, but the segment waits in pg_wal/archive_status as .ready; '
+                     'expect_archiving with max_archive_ready_seconds 1 fails naming the waiting WAL and its age. '
+                     'On the parent commit expect_archiving passed (the option did not exist; the default is 600 s)'
+                     ) as case:
+        primary = clusters('primary', archive_mode='on', archive_command='sleep 60')
+        primary.psql('CREATE TABLE t (id int); INSERT INTO t VALUES (1); SELECT pg_switch_wal()')
+        wait_until(lambda: primary.psql("SELECT count(*) FROM pg_ls_dir('pg_wal/archive_status') f "
+                                        "WHERE f LIKE '%.ready'") != '0', what='a .ready file')
+        time.sleep(2.5)
+        # The harm: nothing reports a failure.
+        assert primary.psql('SELECT failed_count FROM pg_stat_archiver') == '0'
+        passed = info_ok(run_module, primary, expect_archiving=True)     # 600 s default: not yet
+        assert passed['archiver']['failing'] is False
+        res = info(run_module, primary, expect_archiving=True, max_archive_ready_seconds=1)
+        assert res.get('failed') is True, res.get('msg')
+        assert res['archiver']['ready_count'] >= 1 and res['archiver']['oldest_ready_seconds'] > 1, res['archiver']
+        wal = res['archiver']['oldest_ready_wal']
+        assert res['problems'] == [res['msg']], res['problems']
+        assert res['msg'].startswith('primary: ') and 'waiting to be archived' in res['msg'] and wal in res['msg'], \
+            res['msg']
+        case.note(f"failed: {res['msg'][:230]}")
+        # Without the privilege to see pg_wal/archive_status the backlog is unknown, which is never healthy.
+        primary.psql("CREATE ROLE watcher3 LOGIN PASSWORD 'watch3-secret'")
+        args = dict(login_host='127.0.0.1', login_port=primary.port, login_user='watcher3',
+                    login_password='watch3-secret', expect_archiving=True)
+        hidden = run_module(MODULE, args)
+        assert hidden.get('failed') is True and 'archive_status' in hidden['msg'] and 'unknown' in hidden['msg'], \
+            hidden.get('msg')
+        case.note(f"without pg_monitor: {hidden['msg'][:160]}")

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from ansible_collections.catmaid.replication.plugins.module_utils._lag import (
-    archiver_failing, evaluate, int_to_lsn, jsonable, lsn_diff, lsn_to_int, normalize_expect_streaming,
+    archive_ready_query, archiver_failing, evaluate, int_to_lsn, jsonable, lsn_diff, lsn_to_int, normalize_expect_streaming,
     replica_name, standby_replay, status_queries)
 
 MAJORS = list(range(11, 19))
@@ -313,7 +313,8 @@ def test_inactive_physical_slot_fails_a_lag_limit():
 def archiver(mode='on', failed=3, failed_at='2026-11-30T10:00:05+00:00', archived_at='2026-11-30T09:00:00+00:00'):
     return dict(archive_mode=mode, archived_count=7, last_archived_wal='000000010000000000000007',
                 last_archived_time=archived_at, failed_count=failed, last_failed_wal='000000010000000000000008',
-                last_failed_time=failed_at)
+                last_failed_time=failed_at, ready_visible=True, ready_count=0, oldest_ready_wal=None,
+                oldest_ready_seconds=None)
 
 
 @pytest.mark.parametrize('row, in_recovery, failing', [
@@ -378,3 +379,38 @@ def test_archiver_failing_compares_instants_with_offsets(failed: str, archived: 
     as_dt = dict(row, last_failed_time=datetime.datetime.fromisoformat(failed),
                  last_archived_time=datetime.datetime.fromisoformat(archived))
     assert archiver_failing(as_dt, in_recovery=False) is failing
+
+
+# -- second review F5: WAL waiting to be archived while no failure is counted -------------------------
+def test_expect_archiving_fails_on_wal_waiting_too_long():
+    waiting = dict(archiver(failed=0, failed_at=None), ready_count=4, oldest_ready_wal='000000010000000000000009',
+                   oldest_ready_seconds=601.5)
+    problems = evaluate(False, [], None, None, archiver=waiting, expect_archiving=True)
+    assert problems == ['primary: 4 WAL file(s) waiting to be archived, the oldest 000000010000000000000009 for '
+                        '601.5 s > 600 s, while the archiver reports no failure (an archive_command that hangs or is '
+                        'too slow); unarchived WAL stays in pg_wal']
+    assert evaluate(False, [], None, None, archiver=waiting, expect_archiving=True,
+                    max_archive_ready_seconds=700) == []
+    assert evaluate(False, [], None, None, archiver=waiting) == []
+    # A standby with archive_mode on does not archive: its archive_status says nothing.
+    assert evaluate(True, [], None, None, archiver=waiting, expect_archiving=True) == []
+    # Unknown is never healthy.
+    hidden = dict(archiver(failed=0, failed_at=None), ready_visible=False, ready_count=None)
+    (line,) = evaluate(False, [], None, None, archiver=hidden, expect_archiving=True)
+    assert line.startswith('primary: WAL waiting to be archived unknown') and 'pg_monitor' in line
+    assert evaluate(False, [], None, None, archiver=dict(hidden, archive_mode='off'), expect_archiving=True) == []
+
+
+@pytest.mark.parametrize('major, allowed, superuser, source', [
+    (16, True, False, 'pg_ls_archive_statusdir()'),
+    (16, False, True, 'pg_ls_archive_statusdir()'),
+    (16, False, False, None),
+    (11, False, True, "pg_ls_dir('pg_wal/archive_status'"),
+    (11, True, False, None),
+])
+def test_archive_ready_query_by_major_and_privilege(major, allowed, superuser, source):
+    sql = archive_ready_query(major * 10000, allowed, superuser)
+    if source is None:
+        assert sql is None
+    else:
+        assert source in sql and "LIKE '%.ready'" in sql
