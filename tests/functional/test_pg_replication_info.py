@@ -412,3 +412,85 @@ def test_hanging_archive_command_fails_expect_archiving_on_waiting_wal(clusters,
         assert hidden.get('failed') is True and 'archive_status' in hidden['msg'] and 'unknown' in hidden['msg'], \
             hidden.get('msg')
         case.note(f"without pg_monitor: {hidden['msg'][:160]}")
+
+
+# -- second review F2 and F3: what strict status.yml makes of the check's result ----------------------
+def status_reasons(workdir, cluster: Cluster, **args: Any) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Run the check task of playbooks/status.yml as it is written there (failed_when: false, register
+    __status_check) against ``cluster`` on localhost, then status.yml's own __status_reasons and
+    __status_archiver: returns the registered result, the reasons and the archiver lines."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+    repo = Path(__file__).resolve().parents[2]
+    play_vars = yaml.safe_load((repo / 'playbooks' / 'status.yml').read_text())[0]['vars']
+    run_dir = Path(tempfile.mkdtemp(prefix='status-', dir=workdir))
+    run_dir.chmod(0o755)
+    out = run_dir / 'out.json'
+    check = dict(cluster.connection_args(), expect_archiving=True, expect_replaying=True, **args)
+    play = [{'hosts': 'localhost', 'gather_facts': False,
+             'vars': dict(__cr_nodes=['localhost'], __status_reasons=play_vars['__status_reasons'],
+                          __status_archiver=play_vars['__status_archiver']),
+             'tasks': [
+                 {'name': 'Check', MODULE: check, 'become': True, 'become_user': 'postgres',
+                  'become_method': 'ansible.builtin.su', 'register': '__status_check', 'failed_when': False},
+                 {'name': 'Read', 'ansible.builtin.set_fact': {'__cr_node_info': '{{ __status_check }}'}},
+                 {'name': 'Render', 'ansible.builtin.copy': {
+                     'content': "{{ {'check': __status_check, 'reasons': __status_reasons, "
+                                "'archiver': __status_archiver} | to_json }}", 'dest': str(out)}}]}]
+    (run_dir / 'play.yml').write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
+               ANSIBLE_REMOTE_TMP=str(run_dir / 'remote-tmp'), ANSIBLE_PYTHON_INTERPRETER='/usr/bin/python3',
+               ANSIBLE_COLLECTIONS_PATH=str(repo / 'build' / 'collections'), ANSIBLE_NOCOLOR='1')
+    res = subprocess.run([str(Path(os.environ.get('VIRTUAL_ENV', repo / '.venv')) / 'bin' / 'ansible-playbook'),
+                          '-i', 'localhost,', '-c', 'local', str(run_dir / 'play.yml')],
+                         capture_output=True, text=True, env=env, cwd=run_dir, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    data = json.loads(out.read_text())
+    return data['check'], data['reasons'], data['archiver']
+
+
+def test_strict_status_names_a_check_that_failed_before_evaluating(primary, workdir, report):
+    with report.case(GROUP_INFO, 'strict status when the check itself fails (second review F2)',
+                     "status.yml's check task (failed_when: false) with max_lag_bytes -1 against a real primary: the "
+                     'module fails with no problems; status.yml\'s reasons name the node and quote "must not be '
+                     'negative". On the parent commit the reasons were empty and strict status passed') as case:
+        check, reasons, _archiver = status_reasons(workdir, primary, max_lag_bytes=-1)
+        assert 'problems' not in check and 'must not be negative' in check['msg'], check
+        assert len(reasons) == 1 and reasons[0].startswith('localhost: '), reasons
+        assert 'max_lag_bytes must not be negative, got -1' in reasons[0] and 'never healthy' in reasons[0], reasons
+        case.note(f'reason: {reasons[0][:200]}')
+        primary.stop()
+        check, reasons, _archiver = status_reasons(workdir, primary, max_lag_bytes=1024)
+        assert 'problems' not in check and len(reasons) == 1, (check, reasons)
+        case.note(f'server stopped, reason: {reasons[0][:200]}')
+
+
+def test_archiver_times_in_a_summer_time_zone(clusters, workdir, report):
+    with report.case(GROUP_INFO, "the archiver's times in the session's TimeZone Europe/Berlin (second review F3)",
+                     'timezone Europe/Berlin, archive_command /bin/false then /bin/true: the module returns the times '
+                     "with Berlin's offset and compares them as instants (the case across a change of summer time, "
+                     'which a test cannot wait for, is tests/unit/plugins/module_utils/test_lag.py::'
+                     "test_archiver_failing_compares_instants_with_offsets, failing on the parent commit); status.yml's "
+                     'archiver line follows archiver.failing') as case:
+        primary = clusters('primary', archive_mode='on', archive_command='/bin/false', timezone='Europe/Berlin')
+        primary.psql('CREATE TABLE t (id int); INSERT INTO t VALUES (1); SELECT pg_switch_wal()')
+        wait_until(lambda: int(primary.psql('SELECT failed_count FROM pg_stat_archiver')) > 0, what='archive failure')
+        check, reasons, lines = status_reasons(workdir, primary)
+        assert check['archiver']['failing'] is True
+        assert check['archiver']['last_failed_time'][-6:] in ('+01:00', '+02:00'), check['archiver']
+        assert len(lines) == 1 and 'STILL FAILING' in lines[0], lines
+        assert any('WAL archiver still failing' in r for r in reasons), reasons
+        case.note(f'failing: {lines[0][:200]}')
+        primary.write_conf(archive_mode='on', archive_command='/bin/true', timezone='Europe/Berlin')
+        primary.psql('SELECT pg_reload_conf()')
+        primary.psql('INSERT INTO t VALUES (2); SELECT pg_switch_wal()')
+        wait_until(lambda: primary.psql('SELECT last_archived_time > last_failed_time FROM pg_stat_archiver') == 't',
+                   what='archiving recovered')
+        check, reasons, lines = status_reasons(workdir, primary)
+        assert check['archiver']['failing'] is False and 'recovered since' in lines[0] and reasons == [], (lines, reasons)
+        case.note(f'recovered: {lines[0][:200]}')
