@@ -4,7 +4,8 @@ Usage: python3 scripts/test-report.py [REPORT_DIR] [OUTPUT]
 Reads build/reports/validation.json (tests/functional/test_site_validation.py), modules.json
 (the module tests in tests/functional/), mirror_probe.json (tests/unit/plugins/modules/
 test_stack_mirror_probe.py), faults.json (Molecule scenario `faults`), mixed.json (scenario `mixed`), failover.json (scenario
-`failover`) and catmaid.json (scenario `catmaid`), written case by case by the tests themselves
+`failover`), archive.json (scenario `archive`) and catmaid.json (scenario `catmaid`), written case by
+case by the tests themselves
 (tests/functional/casereport.py, or the scenario's verify play), and writes one table per group: the case, what is
 checked, the result and the evidence the run recorded. Nothing in the table is typed by hand.
 Exit status 1 when a case failed or a suite is missing, so CI can gate on it.
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SUITES = ('validation', 'modules', 'mirror_probe', 'faults', 'failover', 'mixed', 'catmaid')
+SUITES = ('validation', 'modules', 'mirror_probe', 'faults', 'failover', 'mixed', 'archive', 'catmaid')
 # Cases the issue lists that another scenario proves; named here so the table is complete.
 ELSEWHERE = [
     ('bad input', 'a replica on another PostgreSQL major than the primary',
