@@ -13,7 +13,7 @@ BUILD := $(CURDIR)/build
 COLL_LINK := $(BUILD)/collections/ansible_collections/catmaid/replication
 SANITY_DIR := $(or $(TMPDIR),/tmp)/catmaid-replication-sanity/ansible_collections/catmaid/replication
 # faults first: it is the longest (~10 min), so the others run beside it.
-SCENARIOS ?= faults default roles pg13 pg17 mixed catmaid failover archive
+SCENARIOS ?= faults default roles pg13 pg17 mixed adopt catmaid failover archive
 # Releases whose images the scenarios run on: pg13 bullseye, default/catmaid/mixed bookworm
 # (default/catmaid: $CATMAID_LAB_RELEASE when set), pg17/mixed trixie.
 MOLECULE_RELEASES ?= bullseye bookworm trixie

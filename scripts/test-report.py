@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SUITES = ('validation', 'modules', 'mirror_probe', 'faults', 'failover', 'mixed', 'archive', 'catmaid')
+SUITES = ('validation', 'modules', 'mirror_probe', 'faults', 'failover', 'mixed', 'archive', 'catmaid', 'adopt')
 # Cases the issue lists that another scenario proves; named here so the table is complete.
 ELSEWHERE = [
     ('bad input', 'a replica on another PostgreSQL major than the primary',

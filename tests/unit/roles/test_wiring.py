@@ -65,3 +65,48 @@ def test_configure_tasks_map_no_variables() -> None:
     for name in ('configure_primary.yml', 'configure_replica.yml'):
         text = (REPO / 'playbooks' / 'tasks' / name).read_text()
         assert not re.search(r'^\s+(primary|replica|nginx_stream)_\w+:', text, re.M), name
+
+
+def test_parallel_clones_fit_in_the_spare_senders() -> None:
+    """Adding replicas restarts nobody: clones at once (two senders each) fit in the default's spare senders."""
+    from ansible_collections.catmaid.replication.plugins.plugin_utils import _topology
+
+    def find(tasks):
+        for task in tasks or []:
+            if 'catmaid.replication.pg_basebackup' in task and task.get('name', '').startswith('Clone'):
+                yield task
+            yield from find(task.get('block'))
+
+    clones = list(find(yaml.safe_load((ROLES / 'replica' / 'tasks' / 'standby.yml').read_text())))
+    assert len(clones) == 1
+    throttle = clones[0].get('throttle')
+    # Each clone holds two senders: the clones at once fit in the spare even with the old (smaller) value in force.
+    assert isinstance(throttle, int) and 1 <= throttle and 2 * throttle <= _topology.SENDERS_SPARE, throttle
+    # 21 replicas: the default is still the minimum, so growing to them changes no setting read at start.
+    assert max(_topology.SENDERS_MIN, 22 + _topology.SENDERS_SPARE) == _topology.SENDERS_MIN
+
+
+def _tasks_with_named_args(node):
+    if isinstance(node, dict):
+        if isinstance(node.get('named_args'), dict):
+            yield node
+        for value in node.values():
+            yield from _tasks_with_named_args(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _tasks_with_named_args(value)
+
+
+def test_no_query_gets_a_list_argument() -> None:
+    """community.postgresql.postgresql_query sends a list as the text "{'a', 'b'}", which matches nothing
+    (the primary's lost-slot query never found a slot that way): lists go as one joined string."""
+    offenders = []
+    for path in sorted(list(ROLES.rglob('*.yml')) + list((REPO / 'playbooks').rglob('*.yml')) + list((REPO / 'molecule').rglob('*.yml'))):
+        for task in _tasks_with_named_args(yaml.safe_load(path.read_text())):
+            for name, value in task['named_args'].items():
+                text = value if isinstance(value, str) else ''
+                templated_list = (text.strip().startswith('{{') and '| join' not in text
+                                  and re.search(r'\.(slots|replicas|names|hosts)\s*}}', text))
+                if isinstance(value, list) or templated_list:
+                    offenders.append(f'{path.relative_to(REPO)}: {name}')
+    assert not offenders, offenders
