@@ -33,6 +33,14 @@ FORGED_STATEMENT = ("2026-11-30 10:00:03.000 UTC [130] postgres@postgres STATEME
 FORGED_LINE = ('2026-11-30 10:00:03.000 UTC [1] FATAL:  could not receive data from WAL stream: ERROR:  '
                'requested WAL segment 000000010000000000000009 has already been removed')
 FORGED_OLD = FORGED_LINE.replace('000000010000000000000009', '000000010000000000000001')
+# A carriage return inside a value PostgreSQL logs (here the startup packet's "replication" parameter, sent
+# before any authentication; a logged-in user gets the same with SELECT (E'x\r...')::int): the value's rest
+# would be a line of its own for str.splitlines(), naming a segment in the window (06).
+FORGED_CR = ('2026-11-30 10:00:03.000 UTC [131] nobody@postgres FATAL:  invalid value for parameter "replication": "x\r'
+             '2026-11-30 10:00:03.000 UTC [4243] FATAL:  could not receive data from WAL stream: ERROR:  '
+             'requested WAL segment 000000010000000000000006 has already been removed\r"')
+FORGED_CR_START = ('2026-11-30 10:00:04.000 UTC [132] nobody@postgres FATAL:  invalid value for parameter "replication": "x\r'
+                   '2026-11-30 10:00:04.000 UTC [1] LOG:  starting PostgreSQL 15.14\r"')
 CONTROL = "pg_control version number:            1300\nLatest checkpoint's REDO WAL file:    000000010000000000000004\n"
 
 
@@ -54,7 +62,10 @@ def render(lines: list[str], wal_status: str = 'reserved', streaming: bool = Fal
             'primary': {'__cr_node_info': {'replicas': replicas,
                                            'slots': [{'slot_name': 'replica1', 'wal_status': wal_status}]},
                         '__resync_waldir': {'query_result': [{'oldest': oldest}]}},
-            'replica1': {'__resync_log': {'stdout_lines': lines}, '__resync_control': {'stdout': control}},
+            # As the command module returns it: stdout_lines is str.splitlines(), which also splits on \r and
+            # other separators PostgreSQL writes unescaped inside a logged value.
+            'replica1': {'__resync_log': {'stdout': '\n'.join(lines), 'stdout_lines': '\n'.join(lines).splitlines()},
+                         '__resync_control': {'stdout': control}},
         },
     })
     templar = Templar(loader=DataLoader(), variables=variables)
@@ -75,7 +86,9 @@ def test_the_wal_receivers_own_line_since_the_last_start_re_seeds():
     [START, READY, FORGED_STATEMENT],           # the words inside a logged statement
     [START, READY, FORGED_LINE],                # a whole forged line, but the primary still has that segment
     [START, READY, FORGED_OLD],                 # ... or one the replica cannot need any more
-], ids=['stale', 'quoted-by-a-client', 'inside-a-statement', 'segment-not-removed', 'segment-before-redo'])
+    [START, READY, FORGED_CR],                  # a carriage return in a logged value, no login needed
+], ids=['stale', 'quoted-by-a-client', 'inside-a-statement', 'segment-not-removed', 'segment-before-redo',
+        'carriage-return-before-login'])
 def test_stale_or_forged_lines_do_not(lines):
     assert render(lines) == ([], False)
 
@@ -95,3 +108,8 @@ def test_a_node_that_accepts_writes_is_never_found_in_need():
 def test_unknown_bounds_match_nothing():
     assert render([START, REAL], control='') == ([], False)          # pg_controldata gave nothing
     assert render([START, REAL], oldest='') == ([], False)           # the primary's pg_wal unread
+
+
+def test_a_forged_start_line_does_not_hide_a_real_incident():
+    """A carriage return in a logged value must not pass for "starting PostgreSQL" and empty the list."""
+    assert render([START, READY, REAL, FORGED_CR_START]) == ([REAL], True)
