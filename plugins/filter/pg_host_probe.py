@@ -69,7 +69,8 @@ def pg_host_probe(output, cluster_name='main', version='', packages=None):
     Several clusters of that name, none or more than one of them managed, and no ``version``:
     nothing is chosen (``major`` empty, ``why`` ``ambiguous``) and ``ambiguous`` lists them, so
     that the caller refuses instead of guessing (a newer major's empty ``main`` next to the one
-    in use is what a package upgrade leaves).
+    in use is what a package upgrade leaves). So is a managed cluster that is down while another
+    of that name runs (what ``pg_upgradecluster`` leaves: it does not copy conf.d).
     """
     clusters, majors, candidate, dpkg = [], set(), None, None
     extra: dict[tuple[str, str], dict] = {}
@@ -121,8 +122,13 @@ def pg_host_probe(output, cluster_name='main', version='', packages=None):
     ambiguous = []
     if version:
         major, why = version, 'version'
-    elif len(managed) == 1:
+    elif len(managed) == 1 and (managed[0]['running'] or managed[0]['fenced']
+                                or not any(c['running'] for c in named if c is not managed[0])):
         major, why = str(managed[0]['major']), 'managed'
+    elif len(managed) == 1:
+        # The managed cluster is down and another of that name runs (pg_upgradecluster does not copy
+        # conf.d): acting on the stopped one would, e.g., fence it while the other takes writes.
+        major, why, ambiguous = '', 'ambiguous', named
     elif len(named) == 1:
         major, why = str(named[0]['major']), 'cluster'
     elif named:

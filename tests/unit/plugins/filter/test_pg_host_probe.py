@@ -121,6 +121,18 @@ def test_the_managed_cluster_is_chosen_and_two_managed_ones_are_ambiguous():
     assert both['cluster'] == {} and both['why'] == 'ambiguous' and len(both['ambiguous']) == 2
 
 
+def test_a_managed_cluster_that_is_down_beside_a_running_one_of_the_name_is_ambiguous():
+    """What pg_upgradecluster leaves (it does not copy conf.d): the old, stopped 15/main still holds the
+    collection's settings file, the new 17/main runs. Acting on 15 would fence a stopped cluster while
+    17 keeps taking writes: refuse instead (review of issue 18 item 4)."""
+    out = _clusters(('15', 'main', 5433, '/a', 0), ('17', 'main', 5432, '/b', 1)) + 'managed 15 main\n'
+    got = pg_host_probe(out, 'main', '', [])
+    assert (got['major'], got['why'], got['cluster']) == ('', 'ambiguous', {})
+    # Both down, or the managed one running: the managed one, as before.
+    assert pg_host_probe(out.replace('"running": 1', '"running": 0'), 'main', '', [])['why'] == 'managed'
+    # A fenced old primary is down on purpose: still chosen, so that the fence refusal names it.
+    assert pg_host_probe(out + 'fenced 15 main\n', 'main', '', [])['cluster']['port'] == 5433
+
 def test_json_fields_are_taken_exactly():
     out = _clusters(('15', 'main', 5432, '/srv/pg data/15/main', 0))
     c = pg_host_probe(out, 'main', '', [])['cluster']
