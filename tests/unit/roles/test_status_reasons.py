@@ -30,8 +30,8 @@ def render(tmp_path: Path, check: dict[str, Any], info: dict[str, Any] | None = 
         'tasks': [{'name': 'Register', 'ansible.builtin.set_fact': {'__status_check': check,
                                                                     '__cr_node_info': info or {}}},
                   {'name': 'Render', 'ansible.builtin.copy': {
-            'content': "{{ {'reasons': __status_reasons, 'archiver': __status_archiver} | to_json }}",
-            'dest': str(out)}}],
+                      'content': "{{ {'reasons': __status_reasons, 'archiver': __status_archiver} | to_json }}",
+                      'dest': str(out)}}],
     }]
     playbook = tmp_path / 'play.yml'
     playbook.write_text(json.dumps(play))

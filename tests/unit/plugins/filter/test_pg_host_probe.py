@@ -133,6 +133,7 @@ def test_a_managed_cluster_that_is_down_beside_a_running_one_of_the_name_is_ambi
     # A fenced old primary is down on purpose: still chosen, so that the fence refusal names it.
     assert pg_host_probe(out + 'fenced 15 main\n', 'main', '', [])['cluster']['port'] == 5433
 
+
 def test_json_fields_are_taken_exactly():
     out = _clusters(('15', 'main', 5432, '/srv/pg data/15/main', 0))
     c = pg_host_probe(out, 'main', '', [])['cluster']
