@@ -59,7 +59,7 @@ def render(report_dir: Path) -> tuple[str, bool]:
             for i, c in enumerate(items, 1):
                 result = '**pass**' if c['result'] == 'pass' else f'**FAIL**: {cell(c.get("error", ""))}'
                 evidence = '<br>'.join(cell(e) for e in c['evidence'])
-                parts.append(f'| {i} | {cell(c["title"])} | {cell(c["checked"])} | {result} ({c["duration_s"]:.0f} s) | '
+                parts.append(f'| {i} | {cell(c["title"])} | {cell(c["checked"])} | {result} ({c.get("duration_s", 0):.0f} s) | '
                              f'{evidence} |')
             parts.append('')
     parts += ['## Proven elsewhere', '', '| case | how | where |', '|---|---|---|']
