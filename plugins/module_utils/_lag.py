@@ -87,6 +87,7 @@ def status_queries(version_num: int, in_recovery: bool) -> dict[str, str]:
             'r.sent_lsn::text AS sent_lsn, r.write_lsn::text AS write_lsn, '
             'r.flush_lsn::text AS flush_lsn, r.replay_lsn::text AS replay_lsn, '
             f'GREATEST(pg_catalog.pg_wal_lsn_diff({cur}, r.replay_lsn), 0)::bigint AS lag_bytes, '
+            f'GREATEST(pg_catalog.pg_wal_lsn_diff({cur}, r.flush_lsn), 0)::bigint AS flush_lag_bytes, '
             'EXTRACT(EPOCH FROM r.replay_lag)::float8 AS lag_seconds, '
             'EXTRACT(EPOCH FROM r.write_lag)::float8 AS write_lag_seconds, '
             'EXTRACT(EPOCH FROM r.flush_lag)::float8 AS flush_lag_seconds, '
@@ -246,24 +247,50 @@ def _number(value: float) -> str:
     return f'{round(float(value), 3):g}'
 
 
+def delayed_lag(replica: Mapping[str, Any], delay_seconds: float) -> tuple[Optional[int], Optional[float], str]:
+    """``(lag_bytes, lag_seconds, what)`` to check for a standby with an apply delay (recovery_min_apply_delay).
+
+    Its replay is meant to be ``delay_seconds`` behind, so the replay lag is not lag: the bytes are
+    those it has not flushed yet (``flush_lag_bytes``: what it received must still be current), the
+    seconds its replay lag beyond the delay (``replay_lag`` - delay, at least 0; when PostgreSQL
+    reports no replay lag, 0 if everything is flushed, else unknown).
+    """
+    flush_bytes = replica.get('flush_lag_bytes')
+    replay_seconds = replica.get('lag_seconds')
+    if replay_seconds is not None:
+        seconds: Optional[float] = max(float(replay_seconds) - float(delay_seconds), 0.0)
+    elif flush_bytes == 0 or replica.get('lag_bytes') == 0:
+        seconds = 0.0
+    else:
+        seconds = None
+    return flush_bytes, seconds, f'beyond its apply delay of {_number(delay_seconds)} s'
+
+
 def _lag_problems(name: str, lag_bytes: Optional[int], lag_seconds: Optional[float],
                   max_lag_bytes: Optional[int], max_lag_seconds: Optional[float],
-                  why_unknown: str = 'no replay position reported') -> list[str]:
-    """Lines for the limits exceeded; an unknown lag never passes a limit that is set."""
+                  why_unknown: str = 'no replay position reported', delayed: str = '') -> list[str]:
+    """Lines for the limits exceeded; an unknown lag never passes a limit that is set.
+
+    ``delayed`` (from delayed_lag): the standby has an apply delay; ``lag_bytes`` is then its flush lag and
+    ``lag_seconds`` its replay lag beyond the delay, and the lines say so."""
     if lag_seconds is None and lag_bytes == 0:
         lag_seconds = 0.0       # caught up: PostgreSQL clears replay_lag once a standby is idle
+    if delayed:
+        byte_text, second_text = 'flush lag', f'replay lag {delayed}'
+    else:
+        byte_text, second_text = 'replay lag', 'replay lag'
     found = []
     unknown = []
     if max_lag_bytes is not None:
         if lag_bytes is None:
             unknown.append('bytes')
         elif lag_bytes > max_lag_bytes:
-            found.append(f'{name}: replay lag {lag_bytes} bytes > {max_lag_bytes}')
+            found.append(f'{name}: {byte_text} {lag_bytes} bytes > {max_lag_bytes}')
     if max_lag_seconds is not None:
         if lag_seconds is None:
             unknown.append('seconds')
         elif lag_seconds > max_lag_seconds:
-            found.append(f'{name}: replay lag {_number(lag_seconds)} s > {_number(max_lag_seconds)} s')
+            found.append(f'{name}: {second_text} {_number(lag_seconds)} s > {_number(max_lag_seconds)} s')
     if len(unknown) == 2 or (unknown and lag_bytes is None):
         found.append(f'{name}: replay lag unknown ({why_unknown}), which fails the limit')
     elif unknown:
@@ -364,7 +391,8 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
              read_all_stats: Optional[bool] = None, slots: Iterable[Mapping[str, Any]] = (),
              archiver: Optional[Mapping[str, Any]] = None, expect_archiving: bool = False,
              expect_replaying: bool = False,
-             max_archive_ready_seconds: float = DEFAULT_MAX_ARCHIVE_READY_SECONDS) -> list[str]:
+             max_archive_ready_seconds: float = DEFAULT_MAX_ARCHIVE_READY_SECONDS,
+             apply_delays: Optional[Mapping[str, float]] = None) -> list[str]:
     """Every threshold violation as one readable line, in a stable order.
 
     Unknown is never healthy: a lag that is unknown fails a limit that is set.
@@ -385,6 +413,9 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
       leave WAL waiting to be archived longer than ``max_archive_ready_seconds`` (``archiver_backlog_problem``;
       a backlog it cannot see fails too).
     - ``expect_replaying``: on a standby, replay must not be paused (nor a pause requested).
+    - ``apply_delays``: application name -> seconds of a replica's intended apply delay
+      (recovery_min_apply_delay); its lag is checked with ``delayed_lag``: the WAL it has not flushed
+      against ``max_lag_bytes``, its replay lag beyond the delay against ``max_lag_seconds``.
     """
     replicas = list(replicas)
     own: list[str] = []
@@ -427,10 +458,16 @@ def evaluate(in_recovery: bool, replicas: Iterable[Mapping[str, Any]],
                 shown = ', '.join(sorted({str(s) for s in states}))
                 others.append((name, f'{name}: state {shown}, not streaming'))
     hidden = 'hidden from the login role' if read_all_stats is False else 'no replay position reported'
+    delays = dict(apply_delays or {})
     for replica in replicas:
         name = replica_name(replica)
-        for problem in _lag_problems(name, replica.get('lag_bytes'), replica.get('lag_seconds'),
-                                     max_lag_bytes, max_lag_seconds, hidden):
+        delay = delays.get(str(replica.get('application_name') or ''))
+        if delay:
+            lag_bytes, lag_seconds, delayed = delayed_lag(replica, float(delay))
+        else:
+            lag_bytes, lag_seconds, delayed = replica.get('lag_bytes'), replica.get('lag_seconds'), ''
+        for problem in _lag_problems(name, lag_bytes, lag_seconds, max_lag_bytes, max_lag_seconds, hidden,
+                                     delayed):
             others.append((name, problem))
     if max_lag_bytes is not None or max_lag_seconds is not None:
         for slot in slots:

@@ -33,7 +33,41 @@ HEADER = ('# Managed by catmaid.replication.standby_signal: do not edit, '
 # Settings a standby needs; every one of them is written by this module (when set) and is
 # removed from postgresql.auto.conf, where it would silently override the managed file.
 STANDBY_KEYS = ('primary_conninfo', 'primary_slot_name', 'restore_command',
-                'recovery_target_timeline', 'promote_trigger_file')
+                'recovery_target_timeline', 'promote_trigger_file', 'recovery_min_apply_delay')
+
+# recovery_min_apply_delay as the collection takes it: 0 (off) or a whole number with a unit.
+# A bare number would be milliseconds to PostgreSQL and seconds to a reader: only 0 goes without one.
+_DELAY_RE = re.compile(r'^\s*([0-9]+)\s*(ms|s|min|h|d)?\s*$')
+_DELAY_UNITS = {'ms': 0.001, 's': 1, 'min': 60, 'h': 3600, 'd': 86400}
+# PostgreSQL's limit for recovery_min_apply_delay: INT_MAX milliseconds (about 24.8 days).
+_DELAY_MAX_MS = 2147483647
+APPLY_DELAY_HINT = ("0 or null (off), or a whole number with a unit: ms, s, min, h or d, such as '30s', "
+                    "'5min' or '1h' (at most 24 days)")
+
+
+def parse_apply_delay(value: object) -> tuple[Optional[str], float]:
+    """``(setting, seconds)`` of a replica's apply delay; ``(None, 0)`` when it is off.
+
+    Accepts None, '' and 0 (off), or a whole number with one of PostgreSQL's time units
+    (``ms``, ``s``, ``min``, ``h``, ``d``). Raises ValueError naming the accepted forms otherwise.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, 0.0
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f'apply delay {value!r}: expected {APPLY_DELAY_HINT}')
+    match = _DELAY_RE.match(str(value))
+    if not match:
+        raise ValueError(f'apply delay {value!r}: expected {APPLY_DELAY_HINT}')
+    number, unit = int(match.group(1)), match.group(2)
+    if number == 0:
+        return None, 0.0
+    if unit is None:
+        raise ValueError(f'apply delay {value!r} has no unit (PostgreSQL would read milliseconds): expected '
+                         f'{APPLY_DELAY_HINT}')
+    seconds = number * _DELAY_UNITS[unit]
+    if seconds * 1000 > _DELAY_MAX_MS:
+        raise ValueError(f'apply delay {value!r} is longer than PostgreSQL allows: expected {APPLY_DELAY_HINT}')
+    return f'{number}{unit}', float(seconds)
 
 
 @dataclass(frozen=True)
@@ -80,6 +114,7 @@ def version_profile(major: int) -> VersionProfile:
         legacy_keys = ('standby_mode', 'primary_conninfo', 'primary_slot_name', 'restore_command',
                        'recovery_target_timeline', 'trigger_file')
         contexts = {k: 'postmaster' for k in legacy_keys}
+        contexts['recovery_min_apply_delay'] = 'postmaster'
     else:
         reload_conn = 'sighup' if major >= 13 else 'postmaster'
         contexts = {
@@ -87,6 +122,7 @@ def version_profile(major: int) -> VersionProfile:
             'primary_slot_name': reload_conn,
             'restore_command': 'sighup' if major >= 14 else 'postmaster',
             'recovery_target_timeline': 'postmaster',
+            'recovery_min_apply_delay': 'sighup',
         }
         if major <= 15:
             contexts['promote_trigger_file'] = 'sighup'
@@ -329,6 +365,8 @@ class StandbyOptions:
     restore_command: Optional[str] = None
     trigger_file: Optional[str] = None
     recovery_target_timeline: Optional[str] = 'latest'
+    # recovery_min_apply_delay as parse_apply_delay returns it (None: not written, no delay)
+    apply_delay: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -383,6 +421,8 @@ def standby_config(major: int, options: StandbyOptions) -> StandbyConfig:
         settings.append(('restore_command', options.restore_command))
     if options.recovery_target_timeline:
         settings.append(('recovery_target_timeline', options.recovery_target_timeline))
+    if options.apply_delay:
+        settings.append(('recovery_min_apply_delay', options.apply_delay))
     if options.trigger_file:
         if profile.trigger_setting:
             settings.append((profile.trigger_setting, options.trigger_file))

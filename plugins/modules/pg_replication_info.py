@@ -48,6 +48,15 @@ options:
         any other null (unknown) lag fails the limit. On a standby it is the time since the last replayed
         transaction was committed on the primary, or V(0) when everything received is replayed.
     type: float
+  apply_delays:
+    description:
+      - Standbys that replay on purpose with a delay (C(recovery_min_apply_delay)), by application name, with
+        the delay in seconds (a mapping, for example V(replica3) to V(3600)). Their replay lag is
+        expected and is not lag. For them O(max_lag_bytes) limits the WAL they have not flushed yet
+        (C(flush_lag_bytes), what they receive must still be current), and O(max_lag_seconds) their
+        replay lag beyond the delay (C(replay_lag) minus the delay).
+      - Checked on a primary (and a cascading standby) for the standbys connected to it.
+    type: dict
   expect_streaming:
     description:
       - A list of application names (C(application_name) in each standby's C(primary_conninfo),
@@ -254,6 +263,11 @@ replicas:
       returned: always
     lag_bytes:
       description: Bytes from RV(current_lsn) to C(replay_lsn); null when C(replay_lsn) is.
+      type: int
+      returned: always
+      sample: 0
+    flush_lag_bytes:
+      description: Bytes from RV(current_lsn) to C(flush_lsn) (received and flushed by the standby); null when C(flush_lsn) is.
       type: int
       returned: always
       sample: 0
@@ -604,6 +618,7 @@ def main() -> None:
         expect_archiving=dict(type='bool', default=False),
         expect_replaying=dict(type='bool', default=False),
         max_archive_ready_seconds=dict(type='float', default=DEFAULT_MAX_ARCHIVE_READY_SECONDS),
+        apply_delays=dict(type='dict'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -614,6 +629,15 @@ def main() -> None:
     for key in ('max_lag_bytes', 'max_lag_seconds', 'max_archive_ready_seconds'):
         if params[key] is not None and params[key] < 0:
             module.fail_json(msg=f'{key} must not be negative, got {params[key]}')
+    apply_delays: dict[str, float] = {}
+    for name, value in (params['apply_delays'] or {}).items():
+        try:
+            seconds = float(value if value not in (None, '') else 0)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if seconds < 0 or isinstance(value, bool):
+            module.fail_json(msg=f'apply_delays: the delay of {name} must be a number of seconds, 0 or more, got {value!r}')
+        apply_delays[str(name)] = seconds
 
     conn = _pg.connect(module)
     pg_errors = (_pg.psycopg2.Error,) if _pg.psycopg2 is not None else ()
@@ -632,7 +656,8 @@ def main() -> None:
                                   read_all_stats=result['read_all_stats'], slots=result['slots'],
                                   archiver=result['archiver'], expect_archiving=params['expect_archiving'],
                                   expect_replaying=params['expect_replaying'],
-                                  max_archive_ready_seconds=params['max_archive_ready_seconds'])
+                                  max_archive_ready_seconds=params['max_archive_ready_seconds'],
+                                  apply_delays=apply_delays)
     if not result['read_all_stats']:
         module.warn(f"{params['login_user']} is neither a superuser nor a member of pg_monitor "
                     '(pg_read_all_stats): the states, positions and lags of the standbys are hidden (null)')

@@ -14,7 +14,7 @@ description:
     major version is read from the C(PG_VERSION) file of O(data_dir).
   - PostgreSQL 12 and later get an empty C(standby.signal) in O(data_dir) plus the settings
     C(primary_conninfo), C(primary_slot_name), C(restore_command),
-    C(recovery_target_timeline) (and C(promote_trigger_file) on 12 to 15) in one include file,
+    C(recovery_target_timeline), C(recovery_min_apply_delay) (O(apply_delay)) (and C(promote_trigger_file) on 12 to 15) in one include file,
     O(settings_file), that the module owns as a whole. C(postgresql.conf) itself is never edited.
   - PostgreSQL 10 and 11 get C(recovery.conf) in O(data_dir) with C(standby_mode = 'on') and the
     same settings (C(trigger_file) instead of C(promote_trigger_file)).
@@ -142,6 +142,17 @@ options:
       - C(recovery_target_timeline); V(latest) follows the primary across promotions.
     type: str
     default: latest
+  apply_delay:
+    description:
+      - Delay the replay of each transaction on this standby (C(recovery_min_apply_delay)), so
+        that a mistake on the primary (a table dropped, rows deleted) can still be read here for
+        that long. The standby receives and flushes WAL at once; only the replay waits.
+      - V(0), an empty string or null means no delay (the setting is not written). Otherwise a
+        whole number with a unit, V(ms), V(s), V(min), V(h) or V(d), for example V(30s) or
+        V(1h); a number without a unit is refused (PostgreSQL would read milliseconds). At most
+        24 days.
+      - Takes effect on reload on PostgreSQL 12 and later (in C(recovery.conf) on 10 and 11, on restart).
+    type: str
   wait_timeout:
     description:
       - Seconds to wait for a promotion to finish (O(state=promoted)).
@@ -209,6 +220,18 @@ EXAMPLES = r"""
   become_user: postgres
   register: standby
 
+- name: A delayed standby, one hour behind the primary in what it replays
+  catmaid.replication.standby_signal:
+    data_dir: /var/lib/postgresql/15/main
+    settings_file: /etc/postgresql/15/main/conf.d/50-standby.conf
+    primary_host: db-primary.example.org
+    replication_user: replicator
+    password: "{{ vault_replication_password }}"
+    slot: replica_delayed
+    apply_delay: 1h
+  become: true
+  become_user: postgres
+
 - name: Restart PostgreSQL when the standby configuration needs it
   ansible.builtin.service:
     name: postgresql@15-main
@@ -274,7 +297,7 @@ settings:
   description: The managed settings written, by name.
   returned: when O(state=standby)
   type: dict
-  sample: {primary_slot_name: replica1, recovery_target_timeline: latest}
+  sample: {primary_slot_name: replica1, recovery_target_timeline: latest, recovery_min_apply_delay: 1h}
 queries:
   description: SQL statements run on the server.
   returned: always
@@ -302,7 +325,7 @@ from ansible_collections.catmaid.replication.plugins.module_utils._pgdata import
     find_bin_dir, postmaster_running, read_pg_version, read_text, user_ids, write_file_atomic)
 from ansible_collections.catmaid.replication.plugins.module_utils._standby import (
     CHANNEL_BINDING_CHOICES, MIN_MAJOR, RECOVERY_CONF, STANDBY_KEYS, StandbyOptions, apply_mode,
-    changed_keys, channel_binding_setting,
+    changed_keys, channel_binding_setting, parse_apply_delay,
     parse_conf, pgpass_content, promoted_settings_content, redact_for_diff, standby_config,
     strip_settings, version_profile)
 
@@ -330,6 +353,7 @@ def argument_spec() -> dict[str, dict[str, Any]]:
         trigger_file=dict(type='path'),
         settings_file=dict(type='path'),
         recovery_target_timeline=dict(type='str', default='latest'),
+        apply_delay=dict(type='str'),
         wait_timeout=dict(type='int', default=60),
         pg_bin_dir=dict(type='path'),
         owner=dict(type='str', default='postgres'),
@@ -452,13 +476,17 @@ def standby(module: AnsibleModule, data_dir: str, major: int, running: bool, pla
         channel_binding = channel_binding_setting(p['channel_binding'], major, p['sslmode'], use_passfile)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
+    try:
+        apply_delay, dummy = parse_apply_delay(p['apply_delay'])
+    except ValueError as exc:
+        module.fail_json(msg=f'Invalid apply_delay: {exc}. Nothing was changed.')
     options = StandbyOptions(
         primary_host=p['primary_host'], primary_port=p['primary_port'],
         replication_user=p['replication_user'], passfile=passfile if use_passfile else None,
         sslmode=p['sslmode'], sslrootcert=p['sslrootcert'], channel_binding=channel_binding,
         application_name=application_name,
         slot=p['slot'], restore_command=p['restore_command'], trigger_file=p['trigger_file'],
-        recovery_target_timeline=p['recovery_target_timeline'])
+        recovery_target_timeline=p['recovery_target_timeline'], apply_delay=apply_delay)
     try:
         config = standby_config(major, options)
     except ValueError as exc:
