@@ -20,8 +20,11 @@ import ipaddress
 import re
 from typing import Any, Callable, Mapping
 
+from ansible_collections.catmaid.replication.plugins.module_utils._standby import parse_apply_delay
+
 # Variables that may differ per host: read from each host's own variables only.
-PER_NODE = ('catmaid_replication_address', 'catmaid_replication_slot', 'catmaid_replication_primary_address')
+PER_NODE = ('catmaid_replication_address', 'catmaid_replication_slot', 'catmaid_replication_primary_address',
+            'catmaid_replication_apply_delay')
 # Settings of the whole replication set: every node must see the same value (a port, the proxy, the
 # CA set on one host only would split the set).
 SET_WIDE = ('catmaid_replication_user', 'catmaid_replication_use_proxy', 'catmaid_replication_port',
@@ -121,6 +124,22 @@ def _bad_ints(values: Mapping[str, Any]) -> list[str]:
     return bad
 
 
+def removal_list(value: Any) -> list[str]:
+    """catmaid_replication_remove as a list of host names: a name, names separated by commas, or a list."""
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else str(value).split(',')
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise TopologyError(f'catmaid_replication_remove must name hosts (a name, names separated by commas, or a '
+                                f'list of names), not {item!r}. Nothing was changed.')
+        name = item.strip()
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
 def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: Callable[[str], Mapping[str, Any]],
             me: str, facts_address: Callable[[str], str], primary: str = '') -> dict[str, Any]:
     """Check the inventory and derive the replication set.
@@ -157,6 +176,26 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
             'or a replica.')
     inventory_primary = primaries[0]
     nodes = [inventory_primary] + [r for r in replicas if r != inventory_primary]
+    # Replicas to detach although they are still in the replicas group (-e catmaid_replication_remove):
+    # from here on they are not in the set (no allow-list entry, pg_hba rule or slot for them).
+    remove = removal_list(settings.get('catmaid_replication_remove'))
+    unknown = [h for h in remove if h not in nodes]
+    if unknown:
+        raise TopologyError(
+            f'catmaid_replication_remove names {", ".join(unknown)}, not a replica of the inventory group '
+            f"'{replicas_group}' ({', '.join(replicas)}). Name a replica that is still in the inventory (a host taken "
+            'out of the inventory is detached without it). Nothing was changed.')
+    current_given = str(primary or inventory_primary)
+    if current_given in remove or inventory_primary in remove:
+        raise TopologyError(
+            f'catmaid_replication_remove names the primary ({current_given if current_given in remove else inventory_primary}); '
+            'only a replica can be removed. Promote another node first (playbooks/promote.yml), then remove '
+            'the old primary. Nothing was changed.')
+    if remove and len(remove) >= len(nodes) - 1:
+        raise TopologyError(
+            f'catmaid_replication_remove names every replica ({", ".join(remove)}); at least one must stay in the set. '
+            'Nothing was changed.')
+    nodes = [n for n in nodes if n not in remove]
 
     def value(host: str, name: str) -> Any:
         own = host_vars(host)
@@ -220,6 +259,14 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
             raise TopologyError(
                 f'catmaid_replication_slot of {host} must be 1 to 63 characters out of [a-z0-9_] (got '
                 f'"{slot_of[host]}"). Nothing was changed.')
+    delay_of, delay_seconds_of = {}, {}
+    for host in nodes:
+        given = host_vars(host).get('catmaid_replication_apply_delay')
+        try:
+            delay_of[host], delay_seconds_of[host] = parse_apply_delay(given)
+        except ValueError as exc:
+            raise TopologyError(f'catmaid_replication_apply_delay of {host}: {exc}. Nothing was changed.') from None
+        delay_of[host] = delay_of[host] or ''
     if len(set(id_of.values())) != len(id_of):
         raise TopologyError(
             'Two nodes have the same name in lower case with [^a-z0-9_] as "_" ('
@@ -279,7 +326,7 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
             f'{len(others)} replicas need as many slots, but catmaid_replication_max_replication_slots is '
             f'{max_slots}. Raise it or leave it unset.')
     known = [address_of[n] for n in others if address_of[n]]
-    role = 'primary' if me == current else ('replica' if me in others else 'none')
+    role = 'primary' if me == current else ('replica' if me in others else ('removed' if me in remove else 'none'))
     listen = settings.get('catmaid_replication_listen_addresses')
     if listen in (None, '', []):
         listen = '*' if (role == 'primary' and not use_proxy) else 'localhost'
@@ -320,6 +367,12 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
         'archive_host': archive_host,
         'archive_address': archive_address,
         'archive_shared_dir': shared_dir,
+        # replicas named in catmaid_replication_remove (still in the inventory, no longer in the set)
+        'removed': remove,
+        # node -> recovery_min_apply_delay ('' when none) and the same in seconds (0 when none)
+        'apply_delay_of': delay_of,
+        'apply_delay_seconds_of': delay_seconds_of,
+        'apply_delay': delay_of.get(me, ''),
     }
 
 

@@ -135,3 +135,71 @@ def test_an_ipv4_loopback_upstream_is_the_proxy_s(upstream):
 def test_the_upstream_is_not_checked_without_the_proxy():
     t = topo(settings={'catmaid_replication_use_proxy': False, 'nginx_stream_upstream_host': '::1'})
     assert t['use_proxy'] is False
+
+
+# -- removing a replica, a delayed replica (issue 16 items 4 and 5) ---------------------------
+
+GROUPS3 = {'primary': ['p'], 'replicas': ['r1', 'r2', 'r3']}
+FACTS3 = {**FACTS, 'r3': '192.0.2.4'}
+
+
+def topo3(me: str = 'p', remove: Any = None, host: dict[str, dict] | None = None, primary: str = '') -> dict[str, Any]:
+    own = {h: {'catmaid_replication_password': 'pw', **(host or {}).get(h, {})} for h in ('p', 'r1', 'r2', 'r3')}
+    settings = {**DEFAULTS, 'catmaid_replication_remove': remove}
+    return resolve(settings, GROUPS3, lambda h: own[h], me, lambda h: FACTS3.get(h, ''), primary=primary)
+
+
+@pytest.mark.parametrize('remove', ['r3', ' r3 ', ['r3'], 'r3,', ('r3',)])
+def test_a_removed_replica_is_out_of_the_set(remove):
+    t = topo3(remove=remove)
+    assert t['removed'] == ['r3'] and t['replicas'] == ['r1', 'r2'] and t['nodes'] == ['p', 'r1', 'r2']
+    assert t['slots'] == ['r1', 'r2'] and 'r3' not in t['slot_of']
+    assert t['allow'] == ['192.0.2.2', '192.0.2.3']
+    assert topo3('r3', remove=remove)['role'] == 'removed'
+
+
+def test_several_replicas_can_be_removed_at_once():
+    t = topo3(remove='r1, r3')
+    assert t['removed'] == ['r1', 'r3'] and t['replicas'] == ['r2'] and t['allow'] == ['192.0.2.3']
+
+
+@pytest.mark.parametrize('remove', [None, '', [], ' , '])
+def test_nothing_removed_by_default(remove):
+    t = topo3(remove=remove)
+    assert t['removed'] == [] and t['replicas'] == ['r1', 'r2', 'r3']
+
+
+@pytest.mark.parametrize('remove', ['r9', 'r3,r9', 'P', 'localhost'])
+def test_removing_an_unknown_host_is_refused_naming_it(remove):
+    with pytest.raises(TopologyError, match='names .*not a replica of the inventory group .replicas. .r1, r2, r3.*'
+                                            'Nothing was changed'):
+        topo3(remove=remove)
+
+
+@pytest.mark.parametrize('remove, primary', [('p', ''), ('r1', 'r1'), ('p,r3', '')])
+def test_removing_the_primary_is_refused(remove, primary):
+    with pytest.raises(TopologyError, match=r'names the primary .*only a replica can be removed'):
+        topo3(remove=remove, primary=primary)
+
+
+def test_removing_every_replica_is_refused():
+    with pytest.raises(TopologyError, match='names every replica'):
+        topo3(remove=['r1', 'r2', 'r3'])
+
+
+def test_removing_a_non_string_is_refused():
+    with pytest.raises(TopologyError, match='must name hosts'):
+        topo3(remove=[3])
+
+
+def test_the_apply_delay_is_per_replica():
+    t = topo3('r2', host={'r2': {'catmaid_replication_apply_delay': '30s'}, 'r1': {'catmaid_replication_apply_delay': 0}})
+    assert t['apply_delay_of'] == {'p': '', 'r1': '', 'r2': '30s', 'r3': ''}
+    assert t['apply_delay_seconds_of'] == {'p': 0.0, 'r1': 0.0, 'r2': 30.0, 'r3': 0.0}
+    assert t['apply_delay'] == '30s' and topo3('r1', host={'r2': {'catmaid_replication_apply_delay': '30s'}})['apply_delay'] == ''
+
+
+@pytest.mark.parametrize('bad', ['30', '1 hour', 'x'])
+def test_a_bad_apply_delay_is_refused_before_anything_changes(bad):
+    with pytest.raises(TopologyError, match=r'catmaid_replication_apply_delay of r2: .*Nothing was changed'):
+        topo3(host={'r2': {'catmaid_replication_apply_delay': bad}})
