@@ -32,7 +32,8 @@ SET_WIDE = ('catmaid_replication_user', 'catmaid_replication_use_proxy', 'catmai
             'catmaid_replication_use_slots', 'catmaid_replication_max_wal_senders',
             'catmaid_replication_max_replication_slots', 'catmaid_replication_archive',
             'catmaid_replication_archive_host', 'catmaid_replication_archive_shared_dir',
-            'catmaid_replication_archive_dir', 'catmaid_replication_ca_dir', 'catmaid_replication_postgresql_version')
+            'catmaid_replication_archive_dir', 'catmaid_replication_ca_dir', 'catmaid_replication_postgresql_version',
+            'catmaid_replication_synchronous')
 # Settings resolve() needs: the role catmaid.replication.catmaid_replication gives them all (its
 # defaults/main.yml is the one place of their defaults, so none is repeated here).
 REQUIRED = ('catmaid_replication_primary_group', 'catmaid_replication_replicas_group', 'catmaid_replication_use_proxy',
@@ -344,6 +345,8 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
         'me': me,
         'role': role,
         'use_proxy': use_proxy,
+        # synchronous_standby_names for the primary ('' when catmaid_replication_synchronous is off)
+        'synchronous_standby_names': synchronous_standby_names(settings.get('catmaid_replication_synchronous'), nodes),
         'proxy_port': proxy_port,
         'postgres_port': postgres_port,
         # where the replicas connect: the proxy on the primary, or PostgreSQL itself
@@ -380,3 +383,42 @@ def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ('1', 'true', 'yes', 'on', 'y', 't')
+
+
+def synchronous_standby_names(value: Any, nodes: list[str]) -> str:
+    """synchronous_standby_names from catmaid_replication_synchronous ({method: ANY|FIRST, count: N}, or off).
+
+    Every node of the set is listed by the application name it streams with (its inventory name), the
+    primary included: the value is the same on every node, so it still holds after a switchover or a
+    promotion, and a server never waits for itself.
+    """
+    if value in (None, '', False) or (isinstance(value, Mapping) and not value):
+        return ''
+    if not isinstance(value, Mapping):
+        raise TopologyError(f'catmaid_replication_synchronous must be a mapping such as {{method: ANY, count: 1}}, or null '
+                            f'for asynchronous replication (got {value!r}). Nothing was changed.')
+    unknown = sorted(str(k) for k in value if k not in ('method', 'count'))
+    if unknown:
+        raise TopologyError(f'catmaid_replication_synchronous takes only method and count (got {", ".join(unknown)}). '
+                            'Nothing was changed.')
+    method = str(value.get('method', 'ANY')).strip().upper()
+    if method not in ('ANY', 'FIRST'):
+        raise TopologyError(f'catmaid_replication_synchronous.method must be ANY (quorum) or FIRST (priority) (got '
+                            f'{value.get("method")!r}). Nothing was changed.')
+    count_given = value.get('count', 1)
+    if isinstance(count_given, bool) or not _INT.match(str(count_given).strip()):
+        raise TopologyError(f'catmaid_replication_synchronous.count must be a whole number (got {count_given!r}). '
+                            'Nothing was changed.')
+    count = int(str(count_given).strip())
+    replicas = len(nodes) - 1
+    if count < 1 or count > replicas:
+        raise TopologyError(
+            f'catmaid_replication_synchronous.count must be 1 to {replicas}, the number of replicas (got {count}): '
+            f'{"no standby would be synchronous" if count < 1 else "every commit would wait forever for a standby that does not exist"}. '
+            'Nothing was changed.')
+    for node in nodes:
+        if '"' in node or len(node.encode('utf-8')) > 63:
+            raise TopologyError(
+                f'{node} cannot be named in synchronous_standby_names: a replica streams with its inventory name as its '
+                'application name, which must be at most 63 bytes without a double quote. Nothing was changed.')
+    return f'{method} {count} (' + ', '.join(f'"{n}"' for n in nodes) + ')'
