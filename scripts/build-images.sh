@@ -5,7 +5,9 @@
 #   2. `docker build` images/debian/Dockerfile on top of it as
 #      catmaid-replication/debian:<release> (systemd, sudo, python3-apt, role packages in apt's cache)
 # Usage: scripts/build-images.sh [RELEASE...]        (default: bookworm; also bullseye, trixie)
-# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), FORCE=1 rebuilds everything.
+# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), FORCE=1 rebuilds everything,
+# IMAGE_REPO (default catmaid-replication: the names the scenarios use) builds under another name,
+# e.g. IMAGE_REPO=scratch-test to time a build from scratch without touching the lab's images.
 # Safe to rerun: an image whose tag exists (and, for the final image, whose label carries the
 # current Dockerfile hash) is kept; the temporary root file system is always removed.
 set -euo pipefail
@@ -13,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 context="$here/images/debian"
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-repo=catmaid-replication
+repo=${IMAGE_REPO:-catmaid-replication}
 label=org.catmaid-replication.dockerfile-sha256
 force=${FORCE:-0}
 
