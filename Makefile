@@ -12,11 +12,14 @@ BIN := $(VENV)/bin
 BUILD := $(CURDIR)/build
 COLL_LINK := $(BUILD)/collections/ansible_collections/catmaid/replication
 SANITY_DIR := $(or $(TMPDIR),/tmp)/catmaid-replication-sanity/ansible_collections/catmaid/replication
-# faults first: it is the longest (~10 min), so the others run beside it.
-SCENARIOS ?= faults default roles pg13 pg17 mixed adopt catmaid failover archive
+# Longest first (seconds in a fresh 2-core run of 2026-11-30: faults 717, failover 617, archive 595,
+# mixed 427, roles 424, pg17 278, default 272, pg13 272, adopt 248, catmaid 238), so the short ones
+# fill the gaps at the end and both job slots finish together; keep a new scenario in that order.
+SCENARIOS ?= faults failover archive mixed roles pg17 default pg13 adopt catmaid
 # Releases whose images the scenarios run on: pg13 bullseye, default/catmaid/mixed bookworm
 # (default/catmaid: $CATMAID_LAB_RELEASE when set), pg17/mixed trixie.
 MOLECULE_RELEASES ?= bullseye bookworm trixie
+MOLECULE_IMAGES = $(sort $(MOLECULE_RELEASES) $(CATMAID_LAB_RELEASE))
 # Scenarios run side by side, this many at once (each has its own containers and network).
 MOLECULE_JOBS ?= 2
 
@@ -43,7 +46,8 @@ venv: $(BIN)/.installed
 # The checkout itself is the collection: expose it as ansible_collections/catmaid/replication.
 collection: venv
 	@mkdir -p $(dir $(COLL_LINK))
-	@ln -sfn $(CURDIR) $(COLL_LINK)
+	@# Only when missing or wrong: `make test` runs two makes at once, and two ln -sfn can collide.
+	@[ "$$(readlink $(COLL_LINK))" = "$(CURDIR)" ] || ln -sfn $(CURDIR) $(COLL_LINK)
 
 host-pg:
 	scripts/ensure-host.sh pg
@@ -89,10 +93,43 @@ build-check: collection
 	scripts/build-check.sh
 
 molecule: collection host-docker
-	scripts/build-images.sh $(sort $(MOLECULE_RELEASES) $(CATMAID_LAB_RELEASE))
+	scripts/build-images.sh $(MOLECULE_IMAGES)
 	JOBS=$(MOLECULE_JOBS) scripts/run-scenarios.sh $(SCENARIOS)
 
-test: lint sanity unit functional build-check molecule
+# The host's packages first (apt, one at a time). Then two jobs start in the background, each with
+# its log in build/logs: the Molecule images (debootstrap + docker build, minutes on a fresh
+# machine) and the module tests (one pytest, about one core of two for ~7 min). Meanwhile lint,
+# sanity, unit and build-check run here, then Molecule (after the images; its own call of
+# build-images.sh finds them up to date) beside what is left of the module tests.
+# A failed check stops both background jobs; a failed image build stops the run before Molecule,
+# and so does failed module tests when they are over by then; otherwise their result and output
+# come after Molecule's, and `make test` fails when either failed.
+# Through a variable: a recipe line that names MAKE itself would run even under `make -n`.
+SUBMAKE = $(MAKE) --no-print-directory
+test: collection
+	scripts/ensure-host.sh docker pg sanity
+	@mkdir -p $(BUILD)/logs
+	@trap 'exit 130' INT TERM; t0=$$(date +%s); \
+	  setsid scripts/build-images.sh $(MOLECULE_IMAGES) >$(BUILD)/logs/images.log 2>&1 & img=$$!; \
+	  rm -f $(BUILD)/logs/functional.rc; \
+	  setsid bash -c '$(SUBMAKE) functional >$(BUILD)/logs/functional.log 2>&1; echo $$? >$(BUILD)/logs/functional.rc' & fun=$$!; \
+	  trap 'kill -TERM -- -'"$$img"' -'"$$fun"' 2>/dev/null || true' EXIT; \
+	  echo "test: in the background: images ($(MOLECULE_IMAGES), build/logs/images.log), functional (build/logs/functional.log)"; \
+	  $(SUBMAKE) lint sanity unit build-check; \
+	  echo "test: checks done after $$(( $$(date +%s) - t0 )) s; waiting for the images"; \
+	  rc=0; wait $$img || rc=$$?; cat $(BUILD)/logs/images.log; \
+	  if [ $$rc -ne 0 ]; then echo "test: the image build FAILED (rc $$rc), its log is above" >&2; exit 1; fi; \
+	  fun_rc=; functional_result() { \
+	    wait $$fun || true; fun_rc=$$(cat $(BUILD)/logs/functional.rc 2>/dev/null || echo 1); \
+	    echo "== functional (module tests, in the background): rc $$fun_rc, over after $$(( $$(date +%s) - t0 )) s at the latest"; \
+	    cat $(BUILD)/logs/functional.log; }; \
+	  [ ! -s $(BUILD)/logs/functional.rc ] || functional_result; \
+	  if [ -n "$$fun_rc" ] && [ "$$fun_rc" -ne 0 ]; then echo "test: functional FAILED, Molecule not started" >&2; exit 1; fi; \
+	  echo "test: Molecule starts after $$(( $$(date +%s) - t0 )) s"; \
+	  mol_rc=0; $(SUBMAKE) molecule || mol_rc=$$?; \
+	  [ -n "$$fun_rc" ] || functional_result; trap - EXIT; \
+	  echo "test: done after $$(( $$(date +%s) - t0 )) s: molecule rc $$mol_rc, functional rc $$fun_rc"; \
+	  [ $$mol_rc -eq 0 ] && [ $$fun_rc -eq 0 ]
 
 # Benchmarks (issue 8) on throw-away bn-* containers (network catmaid-bench), never part of `test`:
 # results, tables and plots in bench/results/ (README.md there). About 30-40 min on 2 cores.

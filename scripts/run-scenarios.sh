@@ -30,6 +30,7 @@ run_one() {
 
 rm -f "$logs"/molecule-*.result
 running=0
+started=0
 for s in "$@"; do
   if [ "$running" -ge "$jobs" ]; then
     wait -n
@@ -37,7 +38,10 @@ for s in "$@"; do
   fi
   run_one "$s" &
   running=$((running + 1))
-  sleep 5   # let one scenario's create start before the next one's
+  started=$((started + 1))
+  # Let the first scenarios' creates start one after the other; a later one starts when a slot
+  # frees, which staggers them anyway.
+  [ "$started" -ge "$jobs" ] || sleep 5
 done
 wait
 
