@@ -98,19 +98,21 @@ molecule: collection host-docker
 
 # The host's packages first (apt, one at a time). Then two jobs start in the background, each with
 # its log in build/logs: the Molecule images (debootstrap + docker build, minutes on a fresh
-# machine) and the module tests (one pytest, about one core of two for ~7 min). Meanwhile lint,
-# sanity, unit and build-check run here, then Molecule (after the images; its own call of
-# build-images.sh finds them up to date) beside what is left of the module tests.
-# A failed check stops both background jobs; a failed image build stops the run before Molecule,
-# and so does failed module tests when they are over by then; otherwise their result and output
-# come after Molecule's, and `make test` fails when either failed.
+# machine; they need no venv, so they start before it is made) and the module tests (one pytest,
+# about one core of two for ~7 min). Meanwhile lint, sanity, unit and build-check run here, then
+# Molecule (after the images; its own call of build-images.sh finds them up to date) beside what
+# is left of the module tests. A failed check stops both background jobs; a failed image build
+# stops the run before Molecule, and so do failed module tests when they are over by then;
+# otherwise their output and result follow Molecule's, and `make test` fails when either failed.
 # Through a variable: a recipe line that names MAKE itself would run even under `make -n`.
 SUBMAKE = $(MAKE) --no-print-directory
-test: collection
+test:
 	scripts/ensure-host.sh docker pg sanity
 	@mkdir -p $(BUILD)/logs
 	@trap 'exit 130' INT TERM; t0=$$(date +%s); \
 	  setsid scripts/build-images.sh $(MOLECULE_IMAGES) >$(BUILD)/logs/images.log 2>&1 & img=$$!; \
+	  trap 'kill -TERM -- -'"$$img"' 2>/dev/null || true' EXIT; \
+	  $(SUBMAKE) collection; \
 	  rm -f $(BUILD)/logs/functional.rc; \
 	  setsid bash -c '$(SUBMAKE) functional >$(BUILD)/logs/functional.log 2>&1; echo $$? >$(BUILD)/logs/functional.rc' & fun=$$!; \
 	  trap 'kill -TERM -- -'"$$img"' -'"$$fun"' 2>/dev/null || true' EXIT; \
