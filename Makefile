@@ -139,6 +139,13 @@ test:
 bench: collection images
 	python bench/bench.py $(BENCH_ARGS)
 
+# Switchover and failover drill (issue 16 item 2) on throw-away dr-* containers (network
+# catmaid-drill) under a write probe: bench/results/drill.md and drill.json. About 15 min on 2 cores.
+# DRILL_ARGS passes options, e.g. make drill DRILL_ARGS="--rounds 1 --keep".
+.PHONY: drill
+drill: collection images
+	python bench/drill.py $(DRILL_ARGS)
+
 # Fresh machine to running lab: venv, docker engine, images, then `molecule converge` (creates the
 # containers and network if missing, writes this lab's random password to build/lab, deploys
 # playbooks/site.yml). Rerunning converges the existing lab again.
