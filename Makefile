@@ -106,6 +106,10 @@ molecule: collection host-docker
 # otherwise their output and result follow Molecule's, and `make test` fails when either failed.
 # Through a variable: a recipe line that names MAKE itself would run even under `make -n`.
 SUBMAKE = $(MAKE) --no-print-directory
+# The module tests are stopped with SIGINT: pytest then tears its fixtures down, which stops the
+# PostgreSQL servers it started (they run in sessions of their own, out of reach of a kill). A job
+# started with & ignores SIGINT, so it starts with the default action for it again.
+DEFAULT_SIGINT := $(shell env --default-signal=INT true 2>/dev/null && echo env --default-signal=INT)
 test:
 	scripts/ensure-host.sh docker pg sanity
 	@mkdir -p $(BUILD)/logs
@@ -114,8 +118,8 @@ test:
 	  trap 'kill -TERM -- -'"$$img"' 2>/dev/null || true' EXIT; \
 	  $(SUBMAKE) collection; \
 	  rm -f $(BUILD)/logs/functional.rc; \
-	  setsid bash -c '$(SUBMAKE) functional >$(BUILD)/logs/functional.log 2>&1; echo $$? >$(BUILD)/logs/functional.rc' & fun=$$!; \
-	  trap 'kill -TERM -- -'"$$img"' -'"$$fun"' 2>/dev/null || true' EXIT; \
+	  setsid $(DEFAULT_SIGINT) bash -c '$(SUBMAKE) functional >$(BUILD)/logs/functional.log 2>&1; echo $$? >$(BUILD)/logs/functional.rc' & fun=$$!; \
+	  trap 'kill -TERM -- -'"$$img"' 2>/dev/null || true; kill -INT -- -'"$$fun"' 2>/dev/null || true' EXIT; \
 	  echo "test: in the background: images ($(MOLECULE_IMAGES), build/logs/images.log), functional (build/logs/functional.log)"; \
 	  $(SUBMAKE) lint sanity unit build-check; \
 	  echo "test: checks done after $$(( $$(date +%s) - t0 )) s; waiting for the images"; \
