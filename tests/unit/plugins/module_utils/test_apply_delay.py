@@ -46,8 +46,8 @@ def test_the_delay_is_written_only_when_set(major):
 
 @pytest.mark.parametrize('major, restart', [(10, True), (11, True), (12, False), (15, False), (18, False)])
 def test_changing_the_delay_reloads_from_12_and_restarts_before(major, restart):
-    before = {k: v for k, v in standby_config(major, _options()).settings}
-    after = {k: v for k, v in standby_config(major, _options(apply_delay='1h')).settings}
+    before = dict(standby_config(major, _options()).settings)
+    after = dict(standby_config(major, _options(apply_delay='1h')).settings)
     keys = changed_keys({k: v for k, v in before.items() if k in version_profile(major).contexts}, after)
     assert keys == {'recovery_min_apply_delay'}
     assert apply_mode(major, keys, False, True) == (restart, not restart)
