@@ -145,8 +145,9 @@ options:
   apply_delay:
     description:
       - Delay the replay of each transaction on this standby (C(recovery_min_apply_delay)), so
-        that a mistake on the primary (a table dropped, rows deleted) can still be read here for
-        that long. The standby receives and flushes WAL at once; only the replay waits.
+        that rows deleted or overwritten by mistake on the primary can still be read here for that
+        long. The standby receives and flushes WAL at once; only the replay of commits waits (the
+        lock of a C(DROP TABLE) or C(TRUNCATE) is taken at once and blocks reads of that table).
       - V(0), an empty string or null means no delay (the setting is not written). Otherwise a
         whole number with a unit, V(ms), V(s), V(min), V(h) or V(d), for example V(30s) or
         V(1h); a number without a unit is refused (PostgreSQL would read milliseconds). At most
