@@ -144,7 +144,7 @@ bench: collection images
 	python bench/bench.py $(BENCH_ARGS)
 
 # Switchover and failover drill (issue 16 item 2) on throw-away dr-* containers (network
-# catmaid-drill) under a write probe: bench/results/drill.md and drill.json. About 15 min on 2 cores.
+# catmaid-drill) under a write probe: bench/results/drill.md and drill.json. 20-60 min on 2 cores, by load.
 # DRILL_ARGS passes options, e.g. make drill DRILL_ARGS="--rounds 1 --keep".
 .PHONY: drill
 drill: collection images

@@ -394,6 +394,9 @@ class Drill:
         return {'label': label, 'playbook': playbook, 'argv': argv[3:], 'rc': rc, 'wall_s': wall, 'log': str(out_file.relative_to(ROOT)),
                 'recap': re.findall(r'^(dr-\S+)\s+:\s+(.*)$', recap, re.M), 'failed': re.findall(r'^fatal: .*$', text, re.M)[:5]}
 
+    def addr_node(self, host: str) -> str:
+        return next((n for n, a in self.addr.items() if a == host), host)
+
     def conninfo(self, nodes: Optional[list[str]] = None) -> str:
         nodes = nodes or NODES
         return (f'host={",".join(self.addr[n] for n in nodes)} port={",".join(["5432"] * len(nodes))} dbname={PROBE_DB} '
@@ -496,8 +499,11 @@ class Drill:
         acked = {ack[0] for ack in probe.acks}
         found: set[int] = set()
         check_error = ''
+        primary_after = None
         try:
-            conn = connect(self.conninfo([self.primary]))
+            # Whichever node accepts writes now (also after a playbook that failed past the promotion).
+            conn = connect(self.conninfo([n for n in NODES if n in self.alive]))
+            primary_after = self.addr_node(conn.info.host)
             with conn.cursor() as cur:
                 cur.execute('SELECT id FROM probe WHERE id >= %s AND id < %s', (first_id, probe.next_id))
                 found = {r[0] for r in cur.fetchall()}
@@ -507,7 +513,7 @@ class Drill:
         lost = sorted(acked - found) if not check_error else []
         duration = probe.acks[-1][1] - probe.acks[0][1] if len(probe.acks) > 1 else 0
         rec = {
-            'event': kind, 'round': number, 'from': old, 'to': target, 'survivors_streaming': survivors, 'started': now(),
+            'event': kind, 'round': number, 'from': old, 'to': target, 'primary_after': primary_after, 'survivors_streaming': survivors, 'started': now(),
             'playbook': result, 'playbook_wall_s': result['wall_s'], 'ok': result['rc'] == 0 and streaming and not check_error,
             **outage(probe.acks, t0, t_end, t_stop),
             'streaming_again_s': round(watcher.done_at - t0, 3) if watcher.done_at else None, 'watcher_last': watcher.last,
@@ -560,7 +566,8 @@ class Drill:
         for kind in EVENTS:
             rows = [r for r in res['rounds'] if r['event'] == kind]
             if rows:
-                res['summary'][kind] = {k: summary([r[k] for r in rows]) for k in ('no_write_s', 'lost', 'streaming_again_s', 'playbook_wall_s')}
+                done = [r for r in rows if r['ok']]
+                res['summary'][kind] = {k: summary([r[k] for r in done]) for k in ('no_write_s', 'lost', 'streaming_again_s', 'playbook_wall_s')}
                 res['summary'][kind]['rounds_ok'] = sum(1 for r in rows if r['ok'])
                 res['summary'][kind]['rounds'] = len(rows)
         out = Path(self.args.out)
@@ -591,14 +598,17 @@ def write_report(out: Path) -> None:
     lines = [
         '# Switchover and failover drill',
         '',
-        'Written by `bench/drill.py` (`make drill`); raw data in [drill.json](drill.json). Figures of one run on',
-        'the machine below, published, not enforced.',
+        'Written by `bench/drill.py` (`make drill`); raw data in [drill.json](drill.json). Figures measured on the',
+        'machine below, published, not enforced. Min / median / max over the rounds that completed; every round below.',
         '',
         f'- **Machine**: {m["nproc"]} CPUs ({m["cpu"]}), kernel {m["kernel"]}, Docker {m["docker"]}; containers from `{m["image"]}`.',
         f'- **Date**: {res["started"]} to {res.get("finished", "?")}; load average (1, 5, 15 min) {res["load_start"]} at the start, '
         f'{res.get("load_end", "?")} at the end.',
         f'- **Collection**: `{res["commit"]}`.',
-        f'- **Replication**: {sync}; write probe at {res["settings"]["rate_per_s"]} commits/s, {res["settings"]["rounds"]} round(s) of each event.',
+    ] + [f'- **Run {i}** ({", ".join(run["events"])}): {run["started"]} to {run["finished"]}, load {run["load_start"]} → {run["load_end"]}.'
+         for i, run in enumerate(res.get('runs', []), 1)] + [
+        f'- **Replication**: {sync}; write probe at {res["settings"]["rate_per_s"]} commits/s; rounds: '
+        + ', '.join(f'{k} {v["rounds"]}' for k, v in res['summary'].items()) + '.',
         '',
         '| Event | Seconds without accepted writes (min / median / max) | Acknowledged commits lost | '
         'Seconds until every surviving node streams | Playbook wall time, s | Target | Anchors |',
@@ -627,6 +637,8 @@ def write_report(out: Path) -> None:
                      f'{fmt(r.get("gap_to_s"))}) | {r["lost"]} / {r["acked"]}{" (ids " + ", ".join(map(str, r["lost_ids"])) + ")" if r["lost"] else ""} '
                      f'| {fmt(r["streaming_again_s"])} | {r["playbook_wall_s"]}{"" if r["playbook"]["rc"] == 0 else " (rc " + str(r["playbook"]["rc"]) + ")"} '
                      f'| {fmt(r["probe_rate_per_s"])} | {r["load_start"][0]} → {r["load_end"][0]} |')
+    if res.get('notes'):
+        lines += ['', '**Notes on this run**:', ''] + [f'- {note}' for note in res['notes']]
     if res.get('errors'):
         lines += ['', '**Errors**: ' + '; '.join(e.replace('\n', ' ')[:500] for e in res['errors'])]
     lines += [
