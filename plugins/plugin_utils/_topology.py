@@ -53,6 +53,7 @@ INTS: dict[str, tuple[int, int | None, str]] = {
 SSLMODES = ('require', 'verify-ca', 'verify-full')
 _INT = re.compile(r'^-?[0-9]+$')
 _HOST = re.compile(r'^[A-Za-z0-9_.:-]+$')
+_APPLICATION_NAME = re.compile(r'^[A-Za-z0-9._-]{1,63}$')
 # Senders (and slots) reserved beyond one per replica: parallel clones take two each
 # (pg_basebackup -X stream), pg_rewind one. The minimum keeps a growing set from ever needing
 # a restart of every node for this setting (it is read at server start only).
@@ -417,8 +418,11 @@ def synchronous_standby_names(value: Any, nodes: list[str]) -> str:
             f'{"no standby would be synchronous" if count < 1 else "every commit would wait forever for a standby that does not exist"}. '
             'Nothing was changed.')
     for node in nodes:
-        if '"' in node or len(node.encode('utf-8')) > 63:
+        # PostgreSQL keeps 63 bytes of an application name and turns any other byte than printable ASCII into
+        # '?'; quotes, backslashes and line ends would also break (or inject into) the configuration line.
+        if not _APPLICATION_NAME.match(node):
             raise TopologyError(
-                f'{node} cannot be named in synchronous_standby_names: a replica streams with its inventory name as its '
-                'application name, which must be at most 63 bytes without a double quote. Nothing was changed.')
+                f'{node!r} cannot be named in synchronous_standby_names: a replica streams with its inventory name as its '
+                'application name, which must be 1 to 63 of the characters A-Z a-z 0-9 . _ - for synchronous '
+                'replication. Rename the host in the inventory (ansible_host keeps its address). Nothing was changed.')
     return f'{method} {count} (' + ', '.join(f'"{n}"' for n in nodes) + ')'

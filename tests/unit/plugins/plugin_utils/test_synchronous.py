@@ -45,9 +45,12 @@ def test_bad_values_are_refused_saying_what_to_fix(value, words):
     assert words in str(err.value)
 
 
-def test_a_name_that_cannot_be_an_application_name_is_refused():
-    with pytest.raises(TopologyError, match='at most 63 bytes without a double quote'):
-        synchronous_standby_names({'count': 1}, ['p', 'x' * 64])
+@pytest.mark.parametrize('name', ['x' * 64, 'a"b', "a\\'", 'a\\b', 'a\nb', 'a b', 'dé', ''])
+def test_a_name_that_cannot_be_an_application_name_is_refused(name):
+    # A backslash, quote or line end would break or inject into the configuration line; PostgreSQL turns
+    # non-ASCII bytes of an application name into '?' and keeps 63 bytes: such a name would never match.
+    with pytest.raises(TopologyError, match='must be 1 to 63 of the characters A-Z a-z 0-9 . _ -'):
+        synchronous_standby_names({'count': 1}, ['p', name])
 
 
 def test_the_topology_returns_it_for_every_node():
