@@ -634,11 +634,11 @@ def write_report(out: Path) -> None:
     ]
     for r in res['rounds']:
         lines.append(f'| {r["event"]} | {r["round"]} | {r["from"]} → {r["to"]} | {nowrite(r)} ({fmt(r.get("gap_from_s"))} → '
-                     f'{fmt(r.get("gap_to_s"))}) | {r["lost"]} / {r["acked"]}{" (ids " + ", ".join(map(str, r["lost_ids"])) + ")" if r["lost"] else ""} '
+                     f'{fmt(r.get("gap_to_s"))}) | {fmt(r["lost"])} / {r["acked"]}{" (ids " + ", ".join(map(str, r["lost_ids"])) + ")" if r["lost"] else ""} '
                      f'| {fmt(r["streaming_again_s"])} | {r["playbook_wall_s"]}{"" if r["playbook"]["rc"] == 0 else " (rc " + str(r["playbook"]["rc"]) + ")"} '
                      f'| {fmt(r["probe_rate_per_s"])} | {r["load_start"][0]} → {r["load_end"][0]} |')
     if res.get('notes'):
-        lines += ['', '**Notes on this run**:', ''] + [f'- {note}' for note in res['notes']]
+        lines += ['', '**Notes**:', ''] + [f'- {note}' for note in res['notes']]
     if res.get('errors'):
         lines += ['', '**Errors**: ' + '; '.join(e.replace('\n', ' ')[:500] for e in res['errors'])]
     lines += [
