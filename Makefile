@@ -13,9 +13,10 @@ BUILD := $(CURDIR)/build
 COLL_LINK := $(BUILD)/collections/ansible_collections/catmaid/replication
 SANITY_DIR := $(or $(TMPDIR),/tmp)/catmaid-replication-sanity/ansible_collections/catmaid/replication
 # Longest first (seconds in a fresh 2-core run of 2026-11-30: faults 717, failover 617, archive 595,
-# mixed 427, roles 424, pg17 278, default 272, pg13 272, adopt 248, catmaid 238), so the short ones
+# mixed 427, roles 424, pg17 278, default 272, pg13 272, adopt 248, catmaid 238; lifecycle 881 alone
+# under load ~9 on 2026-11-30, placed after faults), so the short ones
 # fill the gaps at the end and both job slots finish together; keep a new scenario in that order.
-SCENARIOS ?= faults failover archive mixed roles pg17 default pg13 adopt catmaid
+SCENARIOS ?= faults lifecycle failover archive mixed roles pg17 default pg13 adopt catmaid
 # Releases whose images the scenarios run on: pg13 bullseye, default/catmaid/mixed bookworm
 # (default/catmaid: $CATMAID_LAB_RELEASE when set), pg17/mixed trixie.
 MOLECULE_RELEASES ?= bullseye bookworm trixie
