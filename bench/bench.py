@@ -79,23 +79,23 @@ def destroy(names: Optional[list[str]] = None) -> None:
         run(['docker', 'rm', '-f', *names], check=False)
 
 
-def ensure_network() -> None:
-    if run(['docker', 'network', 'inspect', NETWORK], check=False).returncode != 0:
-        run(['docker', 'network', 'create', NETWORK])
+def ensure_network(network: str = NETWORK) -> None:
+    if run(['docker', 'network', 'inspect', network], check=False).returncode != 0:
+        run(['docker', 'network', 'create', network])
 
 
-def remove_network() -> None:
-    run(['docker', 'network', 'rm', NETWORK], check=False)
+def remove_network(network: str = NETWORK) -> None:
+    run(['docker', 'network', 'rm', network], check=False)
 
 
-def create(names: list[str]) -> None:
-    """Fresh systemd containers with molecule/default's settings (no --privileged)."""
-    ensure_network()
+def create(names: list[str], network: str = NETWORK, label: str = 'bench', image: str = IMAGE) -> None:
+    """Fresh systemd containers with molecule/default's settings (no --privileged); bench/drill.py uses it too."""
+    ensure_network(network)
     for name in names:
-        run(['docker', 'run', '-d', '--name', name, '--hostname', name, '--network', NETWORK,
+        run(['docker', 'run', '-d', '--name', name, '--hostname', name, '--network', network,
              '--cap-add', 'SYS_ADMIN', '--cgroupns=host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw',
              '--tmpfs', '/run', '--tmpfs', '/run/lock', '--stop-signal', 'SIGRTMIN+3',
-             '--label', 'org.catmaid-replication.bench=1', IMAGE, '/lib/systemd/systemd'])
+             '--label', f'org.catmaid-replication.{label}=1', image, '/lib/systemd/systemd'])
     deadline = time.monotonic() + 120
     for name in names:
         while True:
@@ -107,13 +107,13 @@ def create(names: list[str]) -> None:
             time.sleep(0.5)
 
 
-def address(name: str) -> str:
-    fmt = '{{(index .NetworkSettings.Networks "%s").IPAddress}}' % NETWORK
+def address(name: str, network: str = NETWORK) -> str:
+    fmt = '{{(index .NetworkSettings.Networks "%s").IPAddress}}' % network
     return run(['docker', 'inspect', '-f', fmt, name]).stdout.strip()
 
 
-def subnet() -> str:
-    return run(['docker', 'network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', NETWORK]).stdout.strip()
+def subnet(network: str = NETWORK) -> str:
+    return run(['docker', 'network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', network]).stdout.strip()
 
 
 # --- Ansible ------------------------------------------------------------------------------------

@@ -26,10 +26,7 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime
-import hashlib
-import hmac
 import json
 import os
 import platform
@@ -46,6 +43,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
+# bench/bench.py's container helpers and the collection's SCRAM verifier (make collection links it).
+sys.path[:0] = [str(ROOT / 'bench'), str(ROOT / 'build' / 'collections')]
+import bench  # noqa: E402  # pylint: disable=wrong-import-position
+from ansible_collections.catmaid.replication.plugins.module_utils._scram import build_verifier  # noqa: E402  # pylint: disable=wrong-import-position
+
 BENCH = ROOT / 'bench'
 WORK = ROOT / 'build' / 'drill'
 NETWORK = 'catmaid-drill'
@@ -96,7 +98,7 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')
 
 
-# --- containers (bench/bench.py's create(), on the drill's own network and names) ---------------
+# --- containers (bench/bench.py's helpers, on the drill's own network and names) ------------------
 
 def drill_containers() -> list[str]:
     out = run(['docker', 'ps', '-a', '--filter', 'name=^dr-', '--format', '{{.Names}}']).stdout.split()
@@ -109,53 +111,20 @@ def destroy() -> None:
         run(['docker', 'rm', '-f', *names], check=False)
 
 
-def ensure_network() -> None:
-    if run(['docker', 'network', 'inspect', NETWORK], check=False).returncode != 0:
-        run(['docker', 'network', 'create', NETWORK])
-
-
-def remove_network() -> None:
-    run(['docker', 'network', 'rm', NETWORK], check=False)
-
-
 def create(names: list[str]) -> None:
-    """Fresh systemd containers with molecule/default's settings (no --privileged)."""
-    ensure_network()
-    for name in names:
-        run(['docker', 'run', '-d', '--name', name, '--hostname', name, '--network', NETWORK,
-             '--cap-add', 'SYS_ADMIN', '--cgroupns=host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw',
-             '--tmpfs', '/run', '--tmpfs', '/run/lock', '--stop-signal', 'SIGRTMIN+3',
-             '--label', 'org.catmaid-replication.drill=1', IMAGE, '/lib/systemd/systemd'])
-    deadline = time.monotonic() + 120
-    for name in names:
-        while True:
-            state = dexec(name, 'systemctl', 'is-system-running', check=False).strip()
-            if state in ('running', 'degraded'):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f'{name}: systemd is {state!r} after 120 s')
-            time.sleep(0.5)
+    bench.create(names, network=NETWORK, label='drill', image=IMAGE)
 
 
 def address(name: str) -> str:
-    fmt = '{{(index .NetworkSettings.Networks "%s").IPAddress}}' % NETWORK
-    return run(['docker', 'inspect', '-f', fmt, name]).stdout.strip()
+    return bench.address(name, NETWORK)
 
 
 def subnet() -> str:
-    return run(['docker', 'network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', NETWORK]).stdout.strip()
+    return bench.subnet(NETWORK)
 
 
-def scram_verifier(password: str, iterations: int = 4096) -> str:
-    """PostgreSQL's SCRAM-SHA-256 verifier (RFC 5803 layout), so the server never sees the password."""
-    salt = secrets.token_bytes(16)
-    salted = hashlib.pbkdf2_hmac('sha256', password.encode('utf-8'), salt, iterations)
-    stored = hashlib.sha256(hmac.new(salted, b'Client Key', 'sha256').digest()).digest()
-    server = hmac.new(salted, b'Server Key', 'sha256').digest()
-
-    def b64(raw: bytes) -> str:
-        return base64.b64encode(raw).decode('ascii')
-    return f'SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored)}:{b64(server)}'
+def remove_network() -> None:
+    bench.remove_network(NETWORK)
 
 
 def private_file(path: Path, text: str) -> None:
@@ -414,7 +383,7 @@ class Drill:
         self.primary = NODES[0]
         self.alive = set(NODES)
         self.deploy('deploy', NODES)
-        psql(self.primary, f"CREATE ROLE {PROBE_USER} LOGIN PASSWORD '{scram_verifier(self.probe_password)}';\n"
+        psql(self.primary, f"CREATE ROLE {PROBE_USER} LOGIN PASSWORD '{build_verifier(self.probe_password)}';\n"
                            f'GRANT pg_monitor TO {PROBE_USER};\nCREATE DATABASE {PROBE_DB} OWNER {PROBE_USER};\n')
         conn = connect(self.conninfo())
         with conn.cursor() as cur:
