@@ -63,6 +63,14 @@ ANCHORS = {
     'switchover': "Percona's operator: ~8 s for a planned switchover; Patroni's defaults allow ~30 s",
     'failover': "Percona's operator: ~5-10 s after a crash; Patroni's defaults allow ~30 s",
 }
+# What the servers' logs say, with a millisecond time stamp each (Debian's log_line_prefix '%m [%p] ...'):
+# the old primary's fast shutdown, and the new primary's promotion until it accepts writes.
+LOG_EVENTS = {
+    'shutdown_request': 'received fast shutdown request',
+    'shut_down': 'database system is shut down',
+    'promote_request': 'received promote request',
+    'ready': 'database system is ready to accept connections',
+}
 TARGETS = {
     'switchover': 'no writes for <= 5 s, 0 acknowledged commits lost',
     'failover': 'reported as measured (asynchronous replication may lose the last commits)',
@@ -270,6 +278,24 @@ def outage(acks: list[tuple[int, float]], t0: float, t_end: float, t_stop: float
             'first_ack_after_start_s': round(first_after, 3)}
 
 
+def server_log(container: str, since: float) -> dict[str, float]:
+    """Wall-clock times (epoch) of LOG_EVENTS in the container's PostgreSQL log at or after since, the first of each
+    (a promotion's 'ready' only after its 'promote request': a standby logs 'ready to accept read-only connections')."""
+    text = dexec(container, 'sh', '-c', 'tail -q -n 3000 /var/log/postgresql/postgresql-*.log', check=False)
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        m = re.match(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) (UTC|GMT) \[\d+\] (.*)$', line)
+        if not m:
+            continue
+        at = datetime.datetime.strptime(m.group(1), '%Y-%m-%d %H:%M:%S.%f').replace(tzinfo=datetime.timezone.utc).timestamp()
+        if at < since:
+            continue
+        for key, needle in LOG_EVENTS.items():
+            if key not in found and needle in m.group(3) and (key != 'ready' or 'promote_request' in found):
+                found[key] = at
+    return found
+
+
 def summary(values: list[Optional[float]]) -> dict[str, Any]:
     vals = [v for v in values if v is not None]
     if not vals:
@@ -351,7 +377,9 @@ class Drill:
         env = dict(os.environ)
         env.update({'ANSIBLE_COLLECTIONS_PATH': str(self.collections_path()), 'ANSIBLE_ROLES_PATH': str(self.tree / 'roles'),
                     'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_FORCE_COLOR': '0', 'ANSIBLE_RETRY_FILES_ENABLED': 'false',
-                    'ANSIBLE_DEPRECATION_WARNINGS': 'false', 'ANSIBLE_TIMEOUT': '60'})
+                    'ANSIBLE_DEPRECATION_WARNINGS': 'false', 'ANSIBLE_TIMEOUT': '60',
+                    # Each task's start time and duration in the log (where the seconds without writes go).
+                    'ANSIBLE_CALLBACKS_ENABLED': 'ansible.posix.profile_tasks'})
         env.pop('ANSIBLE_STDOUT_CALLBACK', None)
         start = time.monotonic()
         with open(out_file, 'w', encoding='utf-8') as out:
@@ -438,6 +466,7 @@ class Drill:
         watcher = Watcher(self.conninfo([target]), survivors)
         load0 = loadavg()
         t0 = time.monotonic()
+        t0_wall = time.time()
         kill_s = None
         watcher.start()
         if kind == 'switchover':
@@ -467,6 +496,7 @@ class Drill:
         self.next_id = probe.next_id
         acked = {ack[0] for ack in probe.acks}
         found: set[int] = set()
+        rows: list[tuple[int, float]] = []
         check_error = ''
         primary_after = None
         try:
@@ -474,12 +504,30 @@ class Drill:
             conn = connect(self.conninfo([n for n in NODES if n in self.alive]))
             primary_after = self.addr_node(conn.info.host)
             with conn.cursor() as cur:
-                cur.execute('SELECT id FROM probe WHERE id >= %s AND id < %s', (first_id, probe.next_id))
-                found = {r[0] for r in cur.fetchall()}
+                cur.execute('SELECT id, extract(epoch FROM at)::float8 FROM probe WHERE id >= %s AND id < %s ORDER BY id',
+                            (first_id, probe.next_id))
+                rows = cur.fetchall()
+                found = {r[0] for r in rows}
             conn.close()
         except Exception as exc:  # pylint: disable=broad-exception-caught
             check_error = str(exc).strip()[:300]
         lost = sorted(acked - found) if not check_error else []
+        # The servers' side: the largest interval between the insert times (clock_timestamp() on the server that took
+        # the row; the containers share the host's clock) of consecutive rows that ended after time 0 ...
+        at_gaps = [(b[1] - a[1], a[1], b[1]) for a, b in zip(rows, rows[1:]) if b[1] >= t0_wall]
+        server_gap = max(at_gaps) if at_gaps else None
+        # ... and the servers' logs: the old primary's fast shutdown, the new one's promotion until it accepts writes.
+        logs: dict[str, float] = {}
+        for node, keys in ((old, ('shutdown_request', 'shut_down')), (target, ('promote_request', 'ready'))):
+            if node in self.alive or node == target:
+                found_log = server_log(node, t0_wall)
+                logs.update({k: found_log[k] for k in keys if k in found_log})
+        server = {k: round(v - t0_wall, 3) for k, v in logs.items()}
+        if kind == 'switchover' and {'shutdown_request', 'shut_down', 'promote_request', 'ready'} <= set(logs):
+            server['shutdown_s'] = round(logs['shut_down'] - logs['shutdown_request'], 3)
+            server['stopped_until_promote_request_s'] = round(logs['promote_request'] - logs['shut_down'], 3)
+            server['promotion_s'] = round(logs['ready'] - logs['promote_request'], 3)
+            server['shutdown_request_to_ready_s'] = round(logs['ready'] - logs['shutdown_request'], 3)
         duration = probe.acks[-1][1] - probe.acks[0][1] if len(probe.acks) > 1 else 0
         rec = {
             'event': kind, 'round': number, 'from': old, 'to': target, 'primary_after': primary_after, 'survivors_streaming': survivors, 'started': now(),
@@ -487,6 +535,8 @@ class Drill:
             **outage(probe.acks, t0, t_end, t_stop),
             'streaming_again_s': round(watcher.done_at - t0, 3) if watcher.done_at else None, 'watcher_last': watcher.last,
             'kill_s': kill_s, 'inventory': self.args.failover_inventory if kind == 'failover' else 'moved',
+            'server_gap_s': round(server_gap[0], 3) if server_gap else None,
+            'server_gap_from_s': round(server_gap[1] - t0_wall, 3) if server_gap else None, 'server_log': server,
             'acked': len(acked), 'lost': None if check_error else len(lost), 'lost_ids': lost[:50], 'check_error': check_error,
             'committed_without_ack': len(found & set(probe.failed)), 'failed_attempts': len(probe.failed),
             'probe_rate_per_s': round((len(probe.acks) - 1) / duration, 1) if duration else None,
@@ -536,7 +586,7 @@ class Drill:
             rows = [r for r in res['rounds'] if r['event'] == kind]
             if rows:
                 done = [r for r in rows if r['ok']]
-                res['summary'][kind] = {k: summary([r[k] for r in done]) for k in ('no_write_s', 'lost', 'streaming_again_s', 'playbook_wall_s')}
+                res['summary'][kind] = {k: summary([r[k] for r in done]) for k in ('no_write_s', 'server_gap_s', 'lost', 'streaming_again_s', 'playbook_wall_s')}
                 res['summary'][kind]['rounds_ok'] = sum(1 for r in rows if r['ok'])
                 res['summary'][kind]['rounds'] = len(rows)
         out = Path(self.args.out)
@@ -560,6 +610,13 @@ def nowrite(r: dict[str, Any]) -> str:
     return fmt(r['no_write_s'])
 
 
+def serverlog(r: dict[str, Any]) -> str:
+    v = r.get('server_log') or {}
+    if 'shutdown_request_to_ready_s' not in v:
+        return '-' if 'ready' not in v else f'ready at {v["ready"]}'
+    return f'{v["shutdown_s"]} + {v["stopped_until_promote_request_s"]} + {v["promotion_s"]} = {v["shutdown_request_to_ready_s"]}'
+
+
 def write_report(out: Path) -> None:
     res = json.loads((out / 'drill.json').read_text(encoding='utf-8'))
     m = res['machine']
@@ -579,9 +636,9 @@ def write_report(out: Path) -> None:
         f'- **Replication**: {sync}; write probe at {res["settings"]["rate_per_s"]} commits/s; rounds: '
         + ', '.join(f'{k} {v["rounds"]}' for k, v in res['summary'].items()) + '.',
         '',
-        '| Event | Seconds without accepted writes (min / median / max) | Acknowledged commits lost | '
+        '| Event | Seconds without accepted writes (min / median / max) | The same, on the servers | Acknowledged commits lost | '
         'Seconds until every surviving node streams | Playbook wall time, s | Target | Anchors |',
-        '|---|---|---|---|---|---|---|',
+        '|---|---|---|---|---|---|---|---|',
     ]
     for kind in EVENTS:
         s = res['summary'].get(kind)
@@ -589,21 +646,22 @@ def write_report(out: Path) -> None:
             continue
 
         def mmm(key: str, s: dict[str, Any] = s) -> str:
-            v = s[key]
+            v = s.get(key, {'n': 0})
             return '-' if v['n'] == 0 else f'{v["min"]} / {v["median"]} / {v["max"]}'
-        lines.append(f'| {kind} ({s["rounds_ok"]}/{s.get("rounds", s["no_write_s"]["n"])} rounds ok) | {mmm("no_write_s")} | {mmm("lost")} | '
+        lines.append(f'| {kind} ({s["rounds_ok"]}/{s.get("rounds", s["no_write_s"]["n"])} rounds ok) | {mmm("no_write_s")} | {mmm("server_gap_s")} | {mmm("lost")} | '
                      f'{mmm("streaming_again_s")} | {mmm("playbook_wall_s")} | {res["targets"][kind]} | {res["anchors"][kind]} |')
     lines += [
         '',
         'Every round:',
         '',
-        '| Event | Round | From → to | Without writes, s (gap from → to, after the start) | Lost / acknowledged '
+        '| Event | Round | From → to | Without writes, s (gap from → to, after the start) | On the servers, s '
+        '| Server logs: shutdown, stopped until pg_promote, promotion, s | Lost / acknowledged '
         '| Streaming again, s | Playbook, s | Probe commits/s | Load (1 min) |',
-        '|---|---|---|---|---|---|---|---|---|',
+        '|---|---|---|---|---|---|---|---|---|---|---|',
     ]
     for r in res['rounds']:
         lines.append(f'| {r["event"]} | {r["round"]} | {r["from"]} → {r["to"]} | {nowrite(r)} ({fmt(r.get("gap_from_s"))} → '
-                     f'{fmt(r.get("gap_to_s"))}) | {fmt(r["lost"])} / {r["acked"]}{" (ids " + ", ".join(map(str, r["lost_ids"])) + ")" if r["lost"] else ""} '
+                     f'{fmt(r.get("gap_to_s"))}) | {fmt(r.get("server_gap_s"))} | {serverlog(r)} | {fmt(r["lost"])} / {r["acked"]}{" (ids " + ", ".join(map(str, r["lost_ids"])) + ")" if r["lost"] else ""} '
                      f'| {fmt(r["streaming_again_s"])} | {r["playbook_wall_s"]}{"" if r["playbook"]["rc"] == 0 else " (rc " + str(r["playbook"]["rc"]) + ")"} '
                      f'| {fmt(r["probe_rate_per_s"])} | {r["load_start"][0]} → {r["load_end"][0]} |')
     if res.get('notes'):
@@ -617,13 +675,23 @@ def write_report(out: Path) -> None:
         'operator\'s or a monitor\'s time to notice is not included). The write probe (psycopg2 on the controller, libpq',
         'multi-host conninfo over the three containers, `target_session_attrs=read-write connect_timeout=2`,',
         '`tcp_user_timeout=2000`) commits one numbered row per transaction and notes the monotonic time each commit was',
-        'acknowledged; on any error it reconnects (50 ms between failed connection attempts) and goes on with the next id.',
+        'acknowledged; on any error it reconnects at once, then every 50 ms while connecting fails (each attempt tries the',
+        'three hosts in turn), and goes on with the next id: its reconnection adds at most ~50 ms plus one connection to a',
+        'gap, and a commit can only be acknowledged after the server took it, so it never shows less than the truth.',
         '',
         '- *Seconds without accepted writes*: the largest interval between two consecutive acknowledged commits, among the',
         '  intervals that end at or after time 0 (until the probe stops, a few seconds after the playbook), or, if larger,',
         '  the interval from time 0 to the first acknowledged commit after it. Writes that did not resume before the probe',
         '  stopped are shown as ">= seconds, not resumed". The playbook\'s checks before the primary stops do not stop',
         '  writes and are not in this figure (they are in the playbook\'s wall time).',
+        '- *The same, on the servers*: the largest interval between the insert times (`clock_timestamp()` of the server that',
+        '  took the row; all containers share the host\'s clock) of consecutive probe rows on the new primary, among those',
+        '  that end after time 0: the same gap without the return trip to the probe.',
+        '- *Server logs*: from the PostgreSQL logs (millisecond time stamps), the old primary\'s `received fast shutdown',
+        '  request` to `database system is shut down`, from there to the new primary\'s `received promote request`, and',
+        '  from there to its `database system is ready to accept connections`; the sum is the time the servers accepted',
+        '  no writes (the rest of the figure is the probe noticing). Each playbook log has every task\'s time',
+        '  (callback `ansible.posix.profile_tasks`).',
         '- *Acknowledged commits lost*: ids the probe saw acknowledged in the round that are not on the new primary',
         '  afterwards (`SELECT id FROM probe` there).',
         '- *Seconds until every surviving node streams*: from time 0 until the new primary accepts writes and its',
