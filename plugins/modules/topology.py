@@ -17,10 +17,16 @@ description:
     each replica's slot name (C(catmaid_replication_slot), else its inventory name in lower case with
     every other character than C([a-z0-9_]) as C(_)), the sender and slot counts, the port the replicas
     connect to, C(listen_addresses), the proxy's allow list and the C(pg_hba.conf) sources.
+  - Cascading (C(catmaid_replication_upstream), per replica) - which node each replica streams from
+    (the primary, or the replica it names, one level deep) and which replicas stream from this host.
+    The allow list, the C(pg_hba.conf) sources and the slots are those of the replicas that stream
+    from this host (the primary's own replicas; on a cascading upstream the replicas naming it; none on
+    any other replica).
   - Fails, naming what to fix, on bad input (not exactly one primary, no replica, a host in both
     groups, a missing, empty or differing C(catmaid_replication_password), ports, sizes or
     C(sslmode) out of range, an allow-list address that is not an IP address or network, colliding
-    slot names, a proxy upstream C(nginx_stream_upstream_host) that is not an IPv4 loopback address)
+    slot names, a C(catmaid_replication_upstream) outside the set, naming the host itself, removed or
+    chained (the upstream must stream from the primary), a proxy upstream C(nginx_stream_upstream_host) that is not an IPv4 loopback address)
     before anything else runs.
   - Runs on the controller only (an action plugin); nothing is executed on the host. Never returns
     the password.
@@ -94,8 +100,8 @@ ansible_facts:
         inventory_primary: db1
         replicas: [db2, db3]
         nodes: [db1, db2, db3]
-        me: db2
-        role: replica
+        me: db1
+        role: primary
         use_proxy: true
         proxy_port: 7432
         postgres_port: 5432
@@ -110,7 +116,13 @@ ansible_facts:
         proxy_upstream: 127.0.0.1
         slot_of: {db1: db1, db2: db2, db3: db3}
         slots: [db2, db3]
-        slot: db2
+        slot: db1
+        upstream_of: {db2: db1, db3: db1}
+        cascade_of: {db1: "", db2: "", db3: ""}
+        downstreams_of: {db1: [db2, db3], db2: [], db3: []}
+        upstream: ""
+        upstream_host: ""
+        downstreams: [db2, db3]
         id_of: {db1: db1, db2: db2, db3: db3}
         senders: 32
         max_slots: 32

@@ -24,7 +24,7 @@ from ansible_collections.catmaid.replication.plugins.module_utils._standby impor
 
 # Variables that may differ per host: read from each host's own variables only.
 PER_NODE = ('catmaid_replication_address', 'catmaid_replication_slot', 'catmaid_replication_primary_address',
-            'catmaid_replication_apply_delay')
+            'catmaid_replication_apply_delay', 'catmaid_replication_upstream')
 # Settings of the whole replication set: every node must see the same value (a port, the proxy, the
 # CA set on one host only would split the set).
 SET_WIDE = ('catmaid_replication_user', 'catmaid_replication_use_proxy', 'catmaid_replication_port',
@@ -284,6 +284,35 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
                                                if list(slot_of.values()).count(slot_of[n]) > 1))
                             + '): give each its own catmaid_replication_slot. Nothing was changed.')
 
+    # Cascading (catmaid_replication_upstream, per replica): a replica may stream from another replica
+    # instead of the primary, one level deep: the upstream itself streams from the primary. The value of
+    # whichever node is the primary now is ignored (it streams from nobody), and a replica whose upstream
+    # is the primary now (after a switchover to it) streams from it directly.
+    cascade_of: dict[str, str] = {}
+    for host in nodes:
+        given = host_vars(host).get('catmaid_replication_upstream')
+        name = '' if given in (None, '') else str(given).strip()
+        if name and name not in nodes:
+            why = (' (it is removed with catmaid_replication_remove)' if name in remove else '')
+            raise TopologyError(
+                f'catmaid_replication_upstream of {host} names "{name}", which is not a node of the replication set '
+                f'({", ".join(nodes)}){why}. Name a replica that stays in the set, or leave it unset so that {host} '
+                'streams from the primary. Nothing was changed.')
+        if name == host:
+            raise TopologyError(
+                f'catmaid_replication_upstream of {host} names {host} itself: name the replica it streams from, or leave '
+                'it unset so that it streams from the primary. Nothing was changed.')
+        cascade_of[host] = name
+    upstream_of = {n: (cascade_of[n] or current) for n in others}
+    for host in others:
+        upstream = upstream_of[host]
+        if upstream != current and upstream_of.get(upstream) != current:
+            raise TopologyError(
+                f'{host} would stream from {upstream}, which streams from {upstream_of.get(upstream, "nobody")}, not from '
+                f'the primary {current}: cascading is one level deep (a replica streams from the primary or from a replica '
+                f'of the primary). Change catmaid_replication_upstream of {host} or of {upstream}. Nothing was changed.')
+    downstreams_of = {n: [r for r in others if upstream_of[r] == n] for n in nodes}
+
     use_proxy = _bool(settings['catmaid_replication_use_proxy'])
     source = str(settings['catmaid_replication_proxy_source']).strip()
     try:
@@ -323,15 +352,19 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
     senders = int(senders_given) if senders_given not in (None, '') else max(SENDERS_MIN, len(nodes) + SENDERS_SPARE)
     slots_given = settings.get('catmaid_replication_max_replication_slots')
     max_slots = int(slots_given) if slots_given not in (None, '') else senders
-    if use_slots and len(others) > max_slots:
+    fed = max(len(d) for d in downstreams_of.values())
+    if use_slots and fed > max_slots:
         raise TopologyError(
-            f'{len(others)} replicas need as many slots, but catmaid_replication_max_replication_slots is '
-            f'{max_slots}. Raise it or leave it unset.')
-    known = [address_of[n] for n in others if address_of[n]]
+            f'{fed} replicas stream from one node and need as many slots there, but '
+            f'catmaid_replication_max_replication_slots is {max_slots}. Raise it or leave it unset.')
+    # The replicas that stream from this node (the primary's, or a cascading upstream's): its allow list,
+    # pg_hba sources and slots are theirs.
+    mine = downstreams_of.get(me, [])
+    known = [address_of[n] for n in mine if address_of[n]]
     role = 'primary' if me == current else ('replica' if me in others else ('removed' if me in remove else 'none'))
     listen = settings.get('catmaid_replication_listen_addresses')
     if listen in (None, '', []):
-        listen = '*' if (role == 'primary' and not use_proxy) else 'localhost'
+        listen = '*' if ((role == 'primary' or mine) and not use_proxy) else 'localhost'
     archive = _bool(settings.get('catmaid_replication_archive'))
     shared_dir = str(settings.get('catmaid_replication_archive_shared_dir') or '')
     archive_host = '' if shared_dir else str(settings.get('catmaid_replication_archive_host') or inventory_primary)
@@ -347,7 +380,8 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
         'role': role,
         'use_proxy': use_proxy,
         # synchronous_standby_names for the primary ('' when catmaid_replication_synchronous is off)
-        'synchronous_standby_names': synchronous_standby_names(settings.get('catmaid_replication_synchronous'), nodes),
+        'synchronous_standby_names': synchronous_standby_names(settings.get('catmaid_replication_synchronous'), nodes,
+                                                               len(downstreams_of[current])),
         'proxy_port': proxy_port,
         'postgres_port': postgres_port,
         # where the replicas connect: the proxy on the primary, or PostgreSQL itself
@@ -355,14 +389,23 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
         'primary_host': host_of[current],
         'host_of': host_of,
         'address_of': address_of,
-        'missing_addresses': [n for n in others if not address_of[n]],
+        'missing_addresses': [n for n in mine if not address_of[n]],
         'allow': known,
         'hba_sources': [proxy_source] if use_proxy else known,
         'proxy_source': proxy_source,
         'proxy_upstream': upstream if use_proxy else '',
         'slot_of': slot_of,
-        'slots': [slot_of[n] for n in others if slot_of[n]],
+        'slots': [slot_of[n] for n in mine if slot_of[n]],
         'slot': slot_of.get(me, ''),
+        # Cascading: replica -> the node it streams from (the primary, or its catmaid_replication_upstream);
+        # node -> the replica named as its upstream ('' when none); node -> the replicas streaming from it.
+        'upstream_of': upstream_of,
+        'cascade_of': cascade_of,
+        'downstreams_of': downstreams_of,
+        # this node's upstream and how to reach it ('' on the primary), and the replicas streaming from it
+        'upstream': upstream_of.get(me, ''),
+        'upstream_host': host_of[upstream_of[me]] if me in upstream_of else '',
+        'downstreams': mine,
         'id_of': id_of,
         'senders': senders,
         'max_slots': max_slots,
@@ -386,12 +429,14 @@ def _bool(value: Any) -> bool:
     return str(value).strip().lower() in ('1', 'true', 'yes', 'on', 'y', 't')
 
 
-def synchronous_standby_names(value: Any, nodes: list[str]) -> str:
+def synchronous_standby_names(value: Any, nodes: list[str], direct: int | None = None) -> str:
     """synchronous_standby_names from catmaid_replication_synchronous ({method: ANY|FIRST, count: N}, or off).
 
     Every node of the set is listed by the application name it streams with (its inventory name), the
     primary included: the value is the same on every node, so it still holds after a switchover or a
-    promotion, and a server never waits for itself.
+    promotion, and a server never waits for itself. ``direct``: how many replicas stream from the primary
+    itself (default: all); a cascading replica never confirms a commit to the primary, so ``count`` may not
+    exceed it.
     """
     if value in (None, '', False) or (isinstance(value, Mapping) and not value):
         return ''
@@ -411,10 +456,11 @@ def synchronous_standby_names(value: Any, nodes: list[str]) -> str:
         raise TopologyError(f'catmaid_replication_synchronous.count must be a whole number (got {count_given!r}). '
                             'Nothing was changed.')
     count = int(str(count_given).strip())
-    replicas = len(nodes) - 1
+    replicas = len(nodes) - 1 if direct is None else direct
     if count < 1 or count > replicas:
         raise TopologyError(
-            f'catmaid_replication_synchronous.count must be 1 to {replicas}, the number of replicas (got {count}): '
+            f'catmaid_replication_synchronous.count must be 1 to {replicas}, the number of replicas that stream from the '
+            f'primary (cascading ones, catmaid_replication_upstream, never confirm a commit to it) (got {count}): '
             f'{"no standby would be synchronous" if count < 1 else "every commit would wait forever for a standby that does not exist"}. '
             'Nothing was changed.')
     for node in nodes:

@@ -31,15 +31,18 @@ def topo(me: str = 'p', host: dict[str, dict] | None = None, settings: dict | No
 def test_the_set_from_the_inventory_and_the_defaults():
     t = topo('r1')
     assert (t['primary'], t['replicas'], t['role']) == ('p', ['r1', 'r2'], 'replica')
-    assert t['allow'] == ['192.0.2.2', '192.0.2.3'] and t['hba_sources'] == ['127.0.0.2/32']
-    assert t['slots'] == ['r1', 'r2'] and t['slot'] == 'r1' and t['connect_port'] == 7432
+    assert topo('p')['allow'] == ['192.0.2.2', '192.0.2.3'] and t['hba_sources'] == ['127.0.0.2/32']
+    assert topo('p')['slots'] == ['r1', 'r2'] and t['slot'] == 'r1' and t['connect_port'] == 7432
+    # a replica serves nobody: no allow list, no slots of its own
+    assert t['allow'] == [] and t['slots'] == []
     assert t['senders'] == 32 and t['max_slots'] == 32 and t['primary_host'] == 'p'
 
 
 def test_after_a_failover_the_override_names_the_primary():
     t = topo('p', primary='r1')
     assert (t['primary'], t['replicas'], t['role']) == ('r1', ['p', 'r2'], 'replica')
-    assert t['slots'] == ['p', 'r2'] and t['allow'] == ['192.0.2.1', '192.0.2.3']
+    new = topo('r1', primary='r1')
+    assert new['slots'] == ['p', 'r2'] and new['allow'] == ['192.0.2.1', '192.0.2.3'] and t['slots'] == []
 
 
 def test_a_per_node_address_stays_with_its_node():
@@ -203,3 +206,93 @@ def test_the_apply_delay_is_per_replica():
 def test_a_bad_apply_delay_is_refused_before_anything_changes(bad):
     with pytest.raises(TopologyError, match=r'catmaid_replication_apply_delay of r2: .*Nothing was changed'):
         topo3(host={'r2': {'catmaid_replication_apply_delay': bad}})
+
+
+# -- cascading (catmaid_replication_upstream) ---------------------------------------------------------
+
+def topo4(me: str = 'p', host: dict[str, dict] | None = None, primary: str = '', remove: Any = None,
+          settings: dict | None = None) -> dict[str, Any]:
+    groups = {'primary': ['p'], 'replicas': ['r1', 'r2', 'r3']}
+    facts = {**FACTS, 'r3': '192.0.2.4'}
+    own = {h: {'catmaid_replication_password': 'pw', **(host or {}).get(h, {})} for h in ('p', 'r1', 'r2', 'r3')}
+    extra = {} if remove is None else {'catmaid_replication_remove': remove}
+    return resolve({**DEFAULTS, **extra, **(settings or {})}, groups, lambda h: own[h], me, lambda h: facts.get(h, ''),
+                   primary=primary)
+
+
+CASCADE = {'r3': {'catmaid_replication_upstream': 'r1'}}
+
+
+def test_without_upstreams_every_replica_streams_from_the_primary():
+    t = topo4('r1')
+    assert t['upstream'] == 'p' and t['upstream_host'] == 'p' and t['downstreams'] == []
+    assert t['upstream_of'] == {'r1': 'p', 'r2': 'p', 'r3': 'p'} and t['slots'] == [] and t['allow'] == []
+    assert t['listen_addresses'] == 'localhost'
+
+
+def test_a_cascading_replica_streams_from_its_upstream_which_serves_it_alone():
+    leaf, upstream, primary = topo4('r3', CASCADE), topo4('r1', CASCADE), topo4('p', CASCADE)
+    assert leaf['upstream'] == 'r1' and leaf['upstream_host'] == 'r1' and leaf['slot'] == 'r3'
+    assert upstream['downstreams'] == ['r3'] and upstream['slots'] == ['r3'] and upstream['allow'] == ['192.0.2.4']
+    assert upstream['hba_sources'] == ['127.0.0.2/32'] and upstream['upstream'] == 'p'
+    # the primary neither admits nor keeps a slot for the replica that does not stream from it
+    assert primary['downstreams'] == ['r1', 'r2'] and primary['slots'] == ['r1', 'r2']
+    assert primary['allow'] == ['192.0.2.2', '192.0.2.3']
+
+
+def test_the_upstream_is_reached_at_its_own_primary_address():
+    t = topo4('r3', {**CASCADE, 'r1': {'catmaid_replication_primary_address': '10.0.0.2'}})
+    assert t['upstream_host'] == '10.0.0.2' and t['primary_host'] == 'p'
+
+
+def test_without_the_proxy_the_upstream_listens_and_admits_its_replica_s_address():
+    t = topo4('r1', CASCADE, settings={'catmaid_replication_use_proxy': False})
+    assert t['listen_addresses'] == '*' and t['hba_sources'] == ['192.0.2.4']
+    assert topo4('r2', CASCADE, settings={'catmaid_replication_use_proxy': False})['listen_addresses'] == 'localhost'
+
+
+def test_after_a_switchover_to_the_upstream_its_replica_streams_from_it_directly():
+    t = topo4('r1', CASCADE, primary='r1')
+    assert t['role'] == 'primary' and sorted(t['downstreams']) == ['p', 'r2', 'r3'] and 'r3' in t['slots']
+    assert topo4('r3', CASCADE, primary='r1')['upstream'] == 'r1'
+
+
+def test_after_a_switchover_elsewhere_the_cascade_stays():
+    t = topo4('r3', CASCADE, primary='r2')
+    assert t['upstream'] == 'r1' and topo4('r1', CASCADE, primary='r2')['downstreams'] == ['r3']
+    assert topo4('r2', CASCADE, primary='r2')['downstreams'] == ['p', 'r1']
+
+
+def test_the_primary_s_own_upstream_is_ignored():
+    t = topo4('r1', {'p': {'catmaid_replication_upstream': 'r1'}})
+    assert t['downstreams'] == [] and t['upstream_of']['r1'] == 'p'
+
+
+@pytest.mark.parametrize('host,match', [
+    ({'r3': {'catmaid_replication_upstream': 'nowhere'}}, 'names "nowhere", which is not a node'),
+    ({'r3': {'catmaid_replication_upstream': 'r3'}}, 'names r3 itself'),
+    ({'r3': {'catmaid_replication_upstream': 'r2'}, 'r2': {'catmaid_replication_upstream': 'r1'}}, 'one level deep'),
+    ({'r3': {'catmaid_replication_upstream': 'r2'}, 'r2': {'catmaid_replication_upstream': 'r3'}}, 'one level deep'),
+])
+def test_a_bad_upstream_is_refused_before_anything_changes(host, match):
+    with pytest.raises(TopologyError, match=match):
+        topo4('p', host)
+
+
+def test_an_upstream_that_is_removed_is_refused_naming_why():
+    with pytest.raises(TopologyError, match='removed with catmaid_replication_remove'):
+        topo4('p', CASCADE, remove='r1')
+
+
+def test_one_node_cannot_feed_more_replicas_than_its_slots():
+    host = {'r2': {'catmaid_replication_upstream': 'r1'}, 'r3': {'catmaid_replication_upstream': 'r1'}}
+    with pytest.raises(TopologyError, match='2 replicas stream from one node'):
+        topo4('p', host, settings={'catmaid_replication_max_replication_slots': 1})
+
+
+def test_synchronous_count_is_limited_to_the_replicas_of_the_primary():
+    """A cascading replica never confirms a commit to the primary: counting it would hang every commit."""
+    settings = {'catmaid_replication_synchronous': {'method': 'ANY', 'count': 3}}
+    assert topo4('p', settings=settings)['synchronous_standby_names'].startswith('ANY 3 (')
+    with pytest.raises(TopologyError, match='must be 1 to 2, the number of replicas that stream from the primary'):
+        topo4('p', CASCADE, settings=settings)
