@@ -586,7 +586,8 @@ class Drill:
             rows = [r for r in res['rounds'] if r['event'] == kind]
             if rows:
                 done = [r for r in rows if r['ok']]
-                res['summary'][kind] = {k: summary([r[k] for r in done]) for k in ('no_write_s', 'server_gap_s', 'lost', 'streaming_again_s', 'playbook_wall_s')}
+                res['summary'][kind] = {k: summary([r[k] for r in done])
+                                        for k in ('no_write_s', 'server_gap_s', 'lost', 'streaming_again_s', 'playbook_wall_s')}
                 res['summary'][kind]['rounds_ok'] = sum(1 for r in rows if r['ok'])
                 res['summary'][kind]['rounds'] = len(rows)
         out = Path(self.args.out)
@@ -648,7 +649,8 @@ def write_report(out: Path) -> None:
         def mmm(key: str, s: dict[str, Any] = s) -> str:
             v = s.get(key, {'n': 0})
             return '-' if v['n'] == 0 else f'{v["min"]} / {v["median"]} / {v["max"]}'
-        lines.append(f'| {kind} ({s["rounds_ok"]}/{s.get("rounds", s["no_write_s"]["n"])} rounds ok) | {mmm("no_write_s")} | {mmm("server_gap_s")} | {mmm("lost")} | '
+        rounds = f'{s["rounds_ok"]}/{s.get("rounds", s["no_write_s"]["n"])}'
+        lines.append(f'| {kind} ({rounds} rounds ok) | {mmm("no_write_s")} | {mmm("server_gap_s")} | {mmm("lost")} | '
                      f'{mmm("streaming_again_s")} | {mmm("playbook_wall_s")} | {res["targets"][kind]} | {res["anchors"][kind]} |')
     lines += [
         '',
@@ -660,9 +662,11 @@ def write_report(out: Path) -> None:
         '|---|---|---|---|---|---|---|---|---|---|---|',
     ]
     for r in res['rounds']:
+        lost_ids = f' (ids {", ".join(map(str, r["lost_ids"]))})' if r['lost'] else ''
+        rc = '' if r['playbook']['rc'] == 0 else f' (rc {r["playbook"]["rc"]})'
         lines.append(f'| {r["event"]} | {r["round"]} | {r["from"]} → {r["to"]} | {nowrite(r)} ({fmt(r.get("gap_from_s"))} → '
-                     f'{fmt(r.get("gap_to_s"))}) | {fmt(r.get("server_gap_s"))} | {serverlog(r)} | {fmt(r["lost"])} / {r["acked"]}{" (ids " + ", ".join(map(str, r["lost_ids"])) + ")" if r["lost"] else ""} '
-                     f'| {fmt(r["streaming_again_s"])} | {r["playbook_wall_s"]}{"" if r["playbook"]["rc"] == 0 else " (rc " + str(r["playbook"]["rc"]) + ")"} '
+                     f'{fmt(r.get("gap_to_s"))}) | {fmt(r.get("server_gap_s"))} | {serverlog(r)} | {fmt(r["lost"])} / {r["acked"]}{lost_ids} '
+                     f'| {fmt(r["streaming_again_s"])} | {r["playbook_wall_s"]}{rc} '
                      f'| {fmt(r["probe_rate_per_s"])} | {r["load_start"][0]} → {r["load_end"][0]} |')
     if res.get('notes'):
         lines += ['', '**Notes**:', ''] + [f'- {note}' for note in res['notes']]
