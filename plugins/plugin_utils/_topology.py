@@ -303,9 +303,17 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
                 f'catmaid_replication_upstream of {host} names {host} itself: name the replica it streams from, or leave '
                 'it unset so that it streams from the primary. Nothing was changed.')
         cascade_of[host] = name
-    upstream_of = {n: (cascade_of[n] or current) for n in others}
+    # A replica naming the inventory's primary streams from whichever node is the primary now: after a
+    # failover that node is fenced or down until it rejoins and the inventory is updated.
+    upstream_of = {n: (cascade_of[n] if cascade_of[n] and cascade_of[n] != inventory_primary else current) for n in others}
     for host in others:
         upstream = upstream_of[host]
+        if upstream != current and delay_of.get(upstream):
+            raise TopologyError(
+                f'{host} would stream from {upstream}, a delayed replica (catmaid_replication_apply_delay '
+                f'{delay_of[upstream]}): its replicas would follow a new timeline only as late as it replays it, and '
+                f'the status could not check their lag. Name a replica without an apply delay as the upstream of {host}, '
+                'or leave it unset. Nothing was changed.')
         if upstream != current and upstream_of.get(upstream) != current:
             raise TopologyError(
                 f'{host} would stream from {upstream}, which streams from {upstream_of.get(upstream, "nobody")}, not from '

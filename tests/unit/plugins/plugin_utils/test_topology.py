@@ -296,3 +296,17 @@ def test_synchronous_count_is_limited_to_the_replicas_of_the_primary():
     assert topo4('p', settings=settings)['synchronous_standby_names'].startswith('ANY 3 (')
     with pytest.raises(TopologyError, match='must be 1 to 2, the number of replicas that stream from the primary'):
         topo4('p', CASCADE, settings=settings)
+
+
+def test_a_delayed_replica_cannot_be_an_upstream():
+    with pytest.raises(TopologyError, match='a delayed replica'):
+        topo4('p', {**CASCADE, 'r1': {'catmaid_replication_apply_delay': '1h'}})
+
+
+def test_naming_the_inventory_primary_streams_from_the_primary_now():
+    """After a failover the inventory's primary is fenced or down: a replica naming it must not follow it."""
+    host = {'r3': {'catmaid_replication_upstream': 'p'}}
+    assert topo4('r3', host)['upstream'] == 'p'
+    after = topo4('r3', host, primary='r1')
+    assert after['upstream'] == 'r1' and topo4('p', host, primary='r1')['downstreams'] == []
+    assert 'r3' in topo4('r1', host, primary='r1')['downstreams']
