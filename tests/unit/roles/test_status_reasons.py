@@ -74,3 +74,47 @@ def test_archiver_line_compares_instants_not_text(tmp_path: Path) -> None:
                          'last_archived_time': '2026-10-25T02:45:00+02:00', 'failing': True}}
     lines = render(tmp_path, {'skipped': True}, info)['archiver']
     assert len(lines) == 1 and 'STILL FAILING' in lines[0], lines
+
+
+def render_upstream_of(tmp_path: Path, topology: dict[str, Any], current: str) -> dict[str, str]:
+    """status.yml's __status_upstream_of (node -> the node it must stream from), on localhost."""
+    play_vars = yaml.safe_load(STATUS.read_text())[0]['vars']
+    out = tmp_path / 'upstream.json'
+    nodes = topology['nodes']
+    play = [{
+        'hosts': 'localhost', 'gather_facts': False,
+        'vars': dict(catmaid_replication_topology=topology, __cr_nodes=nodes, __status_primary=current,
+                     __cr_inventory_primary=topology['inventory_primary'],
+                     __status_expected=[n for n in nodes if n != current],
+                     __status_upstream_of=play_vars['__status_upstream_of']),
+        'tasks': [{'name': 'Render', 'ansible.builtin.copy': {'content': '{{ __status_upstream_of | to_json }}',
+                                                               'dest': str(out)}}],
+    }]
+    playbook = tmp_path / 'upstream.yml'
+    playbook.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_NOCOLOR='1')
+    res = subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
+                          str(playbook)], capture_output=True, text=True, env=env, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return json.loads(out.read_text())
+
+
+def test_status_expects_what_the_roles_configure_for_an_upstream_naming_the_inventory_primary(tmp_path: Path) -> None:
+    """Review 8 finding 5: r2 names the inventory's primary p as its upstream. After a switchover to r1 the
+    roles make r2 stream from r1 (the primary now); status must expect the same, not p (a standby now)."""
+    from ansible_collections.catmaid.replication.plugins.plugin_utils._topology import resolve
+
+    groups = {'primary': ['p'], 'replicas': ['r1', 'r2', 'r3']}
+    own = {h: {'catmaid_replication_password': 'pw'} for h in ('p', 'r1', 'r2', 'r3')}
+    own['r2']['catmaid_replication_upstream'] = 'p'
+    own['r3']['catmaid_replication_upstream'] = 'p'
+    settings = {k: v for k, v in yaml.safe_load((REPO / 'roles/catmaid_replication/defaults/main.yml').read_text()).items()
+                if 'password' not in k}
+    facts = {'p': '192.0.2.1', 'r1': '192.0.2.2', 'r2': '192.0.2.3', 'r3': '192.0.2.4'}
+    for current in ('p', 'r1', 'r2'):
+        topo = resolve(settings, groups, lambda h: own[h], 'p', lambda h: facts[h], primary=current)
+        expected = {n: u for n, u in topo['upstream_of'].items()}
+        if current != 'p':
+            expected['p'] = current
+        assert render_upstream_of(tmp_path, topo, current) == expected, current
