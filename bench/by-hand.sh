@@ -2,7 +2,11 @@
 # The CATMAID replication guide's own steps as a plain shell script: the "by hand" baseline that
 # bench/bench.py times against playbooks/site.yml. It runs INSIDE one host (bench.py feeds it to
 # `docker exec -i <container> bash -s -- ...`): first on the primary, then on every replica at once.
+# The "parallel" variant is what a skilled admin does, and what the playbook does: the packages on
+# every host at once first (`install`), then the primary's steps, then the replicas' at once, each
+# without installing again (BYHAND_SKIP_INSTALL=1).
 #
+#   by-hand.sh install primary|replica        only the packages of that kind of host
 #   by-hand.sh primary REPLICA_ADDRESS...     PostgreSQL + nginx stream proxy on 7432, SSL, role, pg_hba
 #   by-hand.sh replica PRIMARY_HOST APP_NAME  stop, empty the data directory, pg_basebackup through
 #                                             the proxy, standby.signal + primary_conninfo, start
@@ -59,8 +63,19 @@ certificate() {  # self-signed pair readable by postgres only
   chmod 0600 /etc/ssl/postgresql/private/server.key
 }
 
+PRIMARY_PACKAGES=(postgresql nginx libnginx-mod-stream)
+REPLICA_PACKAGES=(postgresql)
+
+install() {
+  case "$1" in
+    primary) apt_install "${PRIMARY_PACKAGES[@]}" ;;
+    replica) apt_install "${REPLICA_PACKAGES[@]}" ;;
+    *) echo "usage: by-hand.sh install primary|replica" >&2; exit 2 ;;
+  esac
+}
+
 primary() {
-  apt_install postgresql nginx libnginx-mod-stream
+  [ "${BYHAND_SKIP_INSTALL:-0}" = 1 ] || apt_install "${PRIMARY_PACKAGES[@]}"
   local major data_dir conf_dir password
   read -r major data_dir < <(cluster)
   conf_dir=/etc/postgresql/$major/main
@@ -95,7 +110,7 @@ primary() {
 
 replica() {
   local primary_host=$1 app_name=$2 major data_dir conf_dir password passfile=/var/lib/postgresql/.pgpass_replication
-  apt_install postgresql
+  [ "${BYHAND_SKIP_INSTALL:-0}" = 1 ] || apt_install "${REPLICA_PACKAGES[@]}"
   read -r major data_dir < <(cluster)
   conf_dir=/etc/postgresql/$major/main
   systemctl stop "postgresql@$major-main"
@@ -131,7 +146,8 @@ replica() {
 }
 
 case "${1:-}" in
+  install) shift; install "${1:-}" ;;
   primary) shift; primary "$@" ;;
   replica) shift; replica "$@" ;;
-  *) echo "usage: by-hand.sh primary REPLICA_ADDRESS... | replica PRIMARY_HOST APP_NAME" >&2; exit 2 ;;
+  *) echo "usage: by-hand.sh install primary|replica | primary REPLICA_ADDRESS... | replica PRIMARY_HOST APP_NAME" >&2; exit 2 ;;
 esac

@@ -9,6 +9,8 @@ from typing import Any, Optional
 
 TARGETS = {
     'deploy': 'playbook / by hand <= 1.25',
+    'deploy_parallel': 'playbook / by hand, packages at once <= 1.25',
+    'deploy_serial': 'playbook / by hand, one host after the other <= 1.0',
     'rerun_changed': 'changed = 0',
     'rerun_time': '<= 15 s for 3 hosts',
     'scale': '4 replicas <= 1.5 x 1 replica',
@@ -43,7 +45,16 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         n = len([r for r in d['runs'] if r['kind'] == 'playbook'])
         out.append(('1. Deploy primary + 2 replicas, site playbook (mean of %d)' % n, f'{d["playbook_mean_s"]:.1f} s', '', ''))
         out.append(('1. Deploy primary + 2 replicas, guide by hand (bench/by-hand.sh, mean)', f'{d["hand_mean_s"]:.1f} s', '', ''))
-        out.append(('1. Ratio playbook / by hand', f'{d["ratio"]:.3f}', TARGETS['deploy'], _ok(d['ratio'] <= 1.25)))
+        if 'hand_parallel_mean_s' in d:
+            # Issue 17: the strongest fair baseline installs every host's packages at once, as the playbook does.
+            out.append(('1. Ratio playbook / by hand, one host after the other', f'{d["ratio"]:.3f}', TARGETS['deploy_serial'],
+                        _ok(d['ratio'] <= 1.0)))
+            out.append(('1. Deploy primary + 2 replicas, guide by hand with every host\'s packages at once (mean)',
+                        f'{d["hand_parallel_mean_s"]:.1f} s', '', ''))
+            out.append(('1. Ratio playbook / by hand, packages at once', f'{d["ratio_parallel"]:.3f}', TARGETS['deploy_parallel'],
+                        _ok(d['ratio_parallel'] <= 1.25)))
+        else:
+            out.append(('1. Ratio playbook / by hand', f'{d["ratio"]:.3f}', TARGETS['deploy'], _ok(d['ratio'] <= 1.25)))
         if 'baseline_mean_s' in d:
             how = f'`{d["baseline_extra"]}`' if d.get('baseline_extra') else 'baseline commit'
             out.append((f'1. Before the waste cut ({how}), mean', f'{d["baseline_mean_s"]:.1f} s', '', ''))
@@ -119,8 +130,10 @@ def plots(res: dict[str, Any], out: Path) -> list[str]:
         labels, palette, colour = [], list(plt.get_cmap('tab20').colors), {}
         for y, run in enumerate(d['runs']):
             left = 0.0
-            parts = ([(p['name'], p['seconds']) for p in run['plays']] if run['kind'] != 'hand'
-                     else [('by hand: primary', run['primary_s']), ('by hand: replicas (in parallel)', run['replicas_s'])])
+            parts = ([(p['name'], p['seconds']) for p in run['plays']] if not run['kind'].startswith('hand')
+                     else [('by hand: packages on every host at once', run.get('install_s', 0)),
+                           ('by hand: primary', run['primary_s']), ('by hand: replicas (in parallel)', run['replicas_s'])])
+            parts = [(name, secs) for name, secs in parts if secs]
             overhead = run['wall_s'] - sum(secs for dummy, secs in parts)
             if overhead > 0.05:
                 parts.append(('ansible-playbook start-up and end', overhead))
