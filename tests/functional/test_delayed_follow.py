@@ -82,9 +82,9 @@ def verdict(b, d) -> dict[str, str]:
         if replay_pending == 't' or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    held_tli, position = rows(d, role_query('Read the newest timeline and position'))[0]
+    held_tli, position, seg_end = rows(d, role_query('Read the newest timeline and position'))[0]
     tli, switchpoint, can_follow = rows(b, bind(role_query('Ask the upstream where its timelines began'),
-                                                tli=held_tli, pos=position))[0]
+                                                tli=held_tli, pos=position, seg_end=seg_end))[0]
     return dict(status=status, from_upstream=from_upstream, replay_pending=replay_pending, held_tli=held_tli,
                 position=position, tli=tli, switchpoint=switchpoint, can_follow=can_follow)
 
@@ -96,11 +96,16 @@ def test_a_delayed_replica_is_judged_by_its_upstream_timeline_history(make_stand
     # Waiting for its delay, not streaming from b: the case the role does not wait for.
     assert v['from_upstream'] == 'f' and v['replay_pending'] == 't', v
     assert v['held_tli'] == '1' and v['tli'] == '2', v
-    if diverge:
-        assert v['can_follow'] == 'f', v
-        # PostgreSQL agrees once the delay is over: it refuses the new timeline (not waited for here).
-    else:
-        assert v['can_follow'] == 't', v
+    # 'no' fails the run (re-seed it): PostgreSQL would refuse the new timeline once the delay is over.
+    assert v['can_follow'] == ('no' if diverge else 'yes'), v
+    # Review 10, finding 1: restarted, its received position is gone; the end of its newest segment lies past
+    # the fork either way, so it cannot be told: the run warns ('unknown') and never advises re-seeding a
+    # healthy delayed copy on that alone.
+    d.stop()
+    d.start()
+    v = verdict(b, d)
+    assert v['position'] == '' and v['replay_pending'] == 't', v
+    assert v['can_follow'] == 'unknown', v
 
 
 def test_after_a_restart_a_delayed_replica_counts_as_waiting_for_its_delay(make_standby, primary):
@@ -129,7 +134,7 @@ def test_after_a_restart_a_delayed_replica_counts_as_waiting_for_its_delay(make_
                 raise
         time.sleep(0.5)
     assert (status, from_upstream, replay_pending) == ('', 'f', 't')
-    held_tli, position = rows(d, role_query('Read the newest timeline and position'))[0]
+    held_tli, position, seg_end = rows(d, role_query('Read the newest timeline and position'))[0]
     tli, switchpoint, can_follow = rows(primary, bind(role_query('Ask the upstream where its timelines began'),
-                                                      tli=held_tli, pos=position))[0]
-    assert (held_tli, tli, switchpoint, can_follow) == ('1', '1', '', 't')
+                                                      tli=held_tli, pos=position, seg_end=seg_end))[0]
+    assert (held_tli, position, tli, switchpoint, can_follow) == ('1', '', '1', '', 'yes')
