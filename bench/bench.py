@@ -372,7 +372,7 @@ class Bench:
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                      for host, argv in jobs]
             outs = [p.communicate(script) for p in procs]
-            for (host, _), p, (out, err) in zip(jobs, procs, outs):
+            for (host, dummy), p, (out, err) in zip(jobs, procs, outs):
                 if p.returncode != 0:
                     raise RuntimeError(f'{label}: by-hand.sh {what} on {host} failed: {out[-2000:]} {err[-2000:]}')
 

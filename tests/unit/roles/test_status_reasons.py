@@ -87,8 +87,8 @@ def render_upstream_of(tmp_path: Path, topology: dict[str, Any], current: str) -
                      __cr_inventory_primary=topology['inventory_primary'],
                      __status_expected=[n for n in nodes if n != current],
                      __status_upstream_of=play_vars['__status_upstream_of']),
-        'tasks': [{'name': 'Render', 'ansible.builtin.copy': {'content': '{{ __status_upstream_of | to_json }}',
-                                                               'dest': str(out)}}],
+        'tasks': [{'name': 'Render',
+                   'ansible.builtin.copy': {'content': '{{ __status_upstream_of | to_json }}', 'dest': str(out)}}],
     }]
     playbook = tmp_path / 'upstream.yml'
     playbook.write_text(json.dumps(play))
@@ -114,7 +114,7 @@ def test_status_expects_what_the_roles_configure_for_an_upstream_naming_the_inve
     facts = {'p': '192.0.2.1', 'r1': '192.0.2.2', 'r2': '192.0.2.3', 'r3': '192.0.2.4'}
     for current in ('p', 'r1', 'r2'):
         topo = resolve(settings, groups, lambda h: own[h], 'p', lambda h: facts[h], primary=current)
-        expected = {n: u for n, u in topo['upstream_of'].items()}
+        expected = dict(topo['upstream_of'])
         if current != 'p':
             expected['p'] = current
         assert render_upstream_of(tmp_path, topo, current) == expected, current
