@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / 'bench'
@@ -36,7 +36,7 @@ NETWORK = 'catmaid-bench'
 PRIMARY = 'bn-primary'
 RELEASE = os.environ.get('CATMAID_LAB_RELEASE', 'bookworm')
 IMAGE = f'catmaid-replication/debian:{RELEASE}'
-PHASES = ('deploy', 'rerun', 'conn', 'addone', 'clone', 'lag', 'scale')
+PHASES = ('deploy', 'rerun', 'drift', 'conn', 'addone', 'clone', 'lag', 'scale')
 
 
 def log(msg: str) -> None:
@@ -251,6 +251,63 @@ def tasks_of(data: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+# Actions that run on the controller only: no module reaches the host. catmaid.replication.topology is
+# the collection's action plugin, which computes the replication set on the controller (no module).
+CONTROLLER_ACTIONS = frozenset(
+    f'{prefix}{name}' for prefix in ('', 'ansible.builtin.', 'ansible.legacy.')
+    for name in ('set_fact', 'assert', 'debug', 'fail', 'include_tasks', 'include_role', 'import_tasks', 'import_role',
+                 'import_playbook', 'meta', 'add_host', 'group_by', 'include_vars', 'set_stats', 'pause',
+                 'validate_argument_spec')) | {'catmaid.replication.topology'}
+CONTROLLER_HOSTS = ('localhost', '127.0.0.1', '::1')
+
+
+def _executed_on(host: str, result: dict[str, Any], delegated: Optional[dict[str, Any]], known: set[str]) -> Optional[str]:
+    """The host a (non-skipped) result ran its module on; None for the controller. A delegated result
+    counts for the host it was delegated to when that is a host of the run, else for its own host."""
+    delegated = result.get('_ansible_delegated_vars') or delegated
+    if not delegated:
+        return host
+    target = delegated.get('ansible_delegated_host') or delegated.get('ansible_host') or host
+    if target in CONTROLLER_HOSTS or delegated.get('ansible_connection') in ('local', 'ansible.builtin.local', 'ansible.legacy.local'):
+        return None
+    return target if target in known else host
+
+
+def remote_executions(data: dict[str, Any]) -> dict[str, int]:
+    """Per host, the task results of an ansible-playbook run (the JSON callback's output) that really ran a
+    module on that host: not skipped (nor unreachable), not a controller-only action, not delegated to
+    the controller (nor of a play on localhost); a loop counts once per item that ran; the implicit fact
+    gathering counts too. One task result (or loop item) counts as one execution, although an action
+    plugin such as template may run more than one module within it (stat, then copy)."""
+    known = set(data.get('stats', {}))
+    for play in data.get('plays', []):
+        for task in play['tasks']:
+            known.update(task.get('hosts', {}))
+    known -= set(CONTROLLER_HOSTS)              # a play on localhost runs its modules on the controller
+    counts: dict[str, int] = {host: 0 for host in sorted(known)}
+    for play in data.get('plays', []):
+        for task in play['tasks']:
+            for host, res in task.get('hosts', {}).items():
+                if host not in known or res.get('action', '') in CONTROLLER_ACTIONS or res.get('unreachable'):
+                    continue
+                delegated = res.get('_ansible_delegated_vars')
+                if isinstance(res.get('results'), list):     # a loop: one execution per item that ran
+                    items = [item for item in res['results'] if isinstance(item, dict)]
+                else:
+                    items = [res]
+                for item in items:
+                    if item.get('skipped') or item.get('unreachable'):
+                        continue
+                    target = _executed_on(host, item, delegated, known)
+                    if target is not None:
+                        counts[target] = counts.get(target, 0) + 1
+    return counts
+
+
+def changed_per_host(stats: dict[str, Any]) -> dict[str, int]:
+    return {host: s.get('changed', 0) for host, s in sorted(stats.items())}
+
+
 class TreeSampler:
     """Peak memory of a process and all its descendants (RSS sum and PSS sum), sampled every 0.2 s."""
 
@@ -310,6 +367,173 @@ class TreeSampler:
     def result(self) -> dict[str, Any]:
         return {'tree_peak_rss_mb': round(self.peak_rss / 1024, 1), 'tree_peak_pss_mb': round(self.peak_pss / 1024, 1),
                 'tree_peak_processes': self.peak_procs}
+
+
+# --- drift (phase drift) ---------------------------------------------------------------------------
+# One entry per managed item in DRIFTS: inject() changes the item on a host of the deployed lab (docker
+# exec) and returns its state ('host', 'injected': what was done, and what check() needs); check(state),
+# after one run of site.yml, reads the host again and returns (fixed, how it was checked).
+
+STREAM_SERVER = '/etc/nginx/stream.d/catmaid-replication.conf'    # nginx_stream_config_dir / _config_file_name
+SETTINGS_FILE = 'conf.d/40-catmaid-replication.conf'              # __catmaid_replication_conf_file_name, in conf.d
+SLOT_RECORD = 'catmaid-replication-slots'                         # __catmaid_replication_slot_record
+HBA_BEGIN, HBA_END = '# BEGIN catmaid.replication', '# END catmaid.replication'
+
+
+def conf_dir(host: str) -> str:
+    """/etc/postgresql/<major>/main of the host's cluster (cluster name main)."""
+    return f'/etc/postgresql/{psql(host, "SHOW server_version_num")[:-4]}/main'
+
+
+def cat(host: str, path: str) -> str:
+    return dexec(host, 'cat', path)
+
+
+def put(host: str, path: str, text: str) -> None:
+    """Rewrite a file in place (same inode: owner and mode stay)."""
+    dexec(host, 'sh', '-c', f'cat > {shlex.quote(path)}', input_text=text)
+
+
+def mode_of(host: str, path: str) -> str:
+    return dexec(host, 'stat', '-c', '%a', path).strip()
+
+
+def wait_for(probe: Callable[[], bool], timeout: float, step: float = 1.0) -> tuple[bool, float]:
+    """Call probe() until it is true or timeout seconds passed: (true at the end, seconds waited)."""
+    t0 = time.monotonic()
+    while True:
+        if probe():
+            return True, round(time.monotonic() - t0, 1)
+        if time.monotonic() - t0 > timeout:
+            return False, round(time.monotonic() - t0, 1)
+        time.sleep(step)
+
+
+def _same_file(state: dict[str, Any]) -> tuple[bool, str]:
+    now_text = cat(state['host'], state['path'])
+    same = now_text == state['original']
+    return same, f'{state["path"]} equal to its content before the injection: {same}'
+
+
+def drift_setting() -> dict[str, Any]:
+    """A managed setting changed in the settings file and reloaded, so the server runs with it too."""
+    path = f'{conf_dir(PRIMARY)}/{SETTINGS_FILE}'
+    original = cat(PRIMARY, path)
+    name = 'wal_keep_size' if re.search(r'(?m)^wal_keep_size\s*=', original) else 'wal_keep_segments'   # PostgreSQL 13+ / older
+    shown = psql(PRIMARY, f'SHOW {name}')
+    value = ("'2GB'" if shown == '1GB' else "'1GB'") if name == 'wal_keep_size' else str(int(shown) + 7)
+    drifted = re.sub(rf'(?m)^{name}\s*=.*$', f'{name} = {value}', original, count=1)
+    put(PRIMARY, path, drifted)
+    psql(PRIMARY, 'SELECT pg_reload_conf()')
+    took, dummy = wait_for(lambda: psql(PRIMARY, f'SHOW {name}') != shown, 10, 0.5)
+    return {'host': PRIMARY, 'path': path, 'original': original, 'setting': name, 'shown': shown,
+            'injected': f'{path}: {name} = {value} instead of the managed value, pg_reload_conf() '
+                        f'(SHOW {name}: {shown} before, {psql(PRIMARY, f"SHOW {name}")} after{"" if took else ", not applied"})'}
+
+
+def check_setting(state: dict[str, Any]) -> tuple[bool, str]:
+    same, how = _same_file(state)
+    shown = psql(state['host'], f'SHOW {state["setting"]}')
+    return same and shown == state['shown'], f'{how}; SHOW {state["setting"]} = {shown} (before the injection {state["shown"]})'
+
+
+def drift_hba() -> dict[str, Any]:
+    """One rule of the managed block of pg_hba.conf deleted (a reject rule: the replicas' connections stay), reloaded."""
+    path = f'{conf_dir(PRIMARY)}/pg_hba.conf'
+    original = cat(PRIMARY, path)
+    lines = original.splitlines(keepends=True)
+    begin = next(i for i, line in enumerate(lines) if line.startswith(HBA_BEGIN))
+    end = next(i for i, line in enumerate(lines) if line.startswith(HBA_END))
+    rules = [i for i in range(begin + 1, end) if lines[i].strip() and not lines[i].lstrip().startswith('#')]
+    gone = next((i for i in rules if 'reject' in lines[i]), rules[-1])
+    put(PRIMARY, path, ''.join(lines[:gone] + lines[gone + 1:]))
+    psql(PRIMARY, 'SELECT pg_reload_conf()')
+    return {'host': PRIMARY, 'path': path, 'original': original,
+            'injected': f'{path}: rule `{lines[gone].strip()}` deleted from the managed block, pg_reload_conf()'}
+
+
+def drift_allow() -> dict[str, Any]:
+    """One allow line of the proxy's stream server deleted (bn-r1's: its stream stays up), nginx reloaded."""
+    path = STREAM_SERVER
+    original = cat(PRIMARY, path)
+    lines = original.splitlines(keepends=True)
+    allows = [i for i, line in enumerate(lines) if line.strip().startswith('allow ')]
+    mine = f'allow {address(replica_names(1)[0])};'
+    gone = next((i for i in allows if lines[i].strip() == mine), allows[0])
+    put(PRIMARY, path, ''.join(lines[:gone] + lines[gone + 1:]))
+    dexec(PRIMARY, 'nginx', '-s', 'reload')
+    return {'host': PRIMARY, 'path': path, 'original': original,
+            'injected': f'{path}: `{lines[gone].strip()}` deleted, nginx -s reload'}
+
+
+def drift_settings_mode() -> dict[str, Any]:
+    host = replica_names(1)[0]
+    path = f'{conf_dir(host)}/{SETTINGS_FILE}'
+    before = mode_of(host, path)
+    dexec(host, 'chmod', '0600', path)
+    return {'host': host, 'path': path, 'mode': '644', 'injected': f'chmod 0600 {path} (was {before})'}
+
+
+def drift_key_mode() -> dict[str, Any]:
+    host = replica_names(2)[1]
+    path = psql(host, 'SHOW ssl_key_file')                           # __catmaid_replication_ssl_key
+    before = mode_of(host, path)
+    dexec(host, 'chmod', '0640', path)
+    return {'host': host, 'path': path, 'mode': '600', 'injected': f'chmod 0640 {path} (was {before})'}
+
+
+def check_mode(state: dict[str, Any]) -> tuple[bool, str]:
+    now_mode = mode_of(state['host'], state['path'])
+    return now_mode == state['mode'], f'stat -c %a {state["path"]}: {now_mode} (expected {state["mode"]})'
+
+
+def _streams_through(replica: str, slot: str) -> bool:
+    row = psql(PRIMARY, "SELECT count(*) FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid "
+                        f"WHERE r.application_name = '{replica}' AND r.state = 'streaming' AND s.slot_name = '{slot}' AND s.active")
+    return row == '1'
+
+
+def drift_slot() -> dict[str, Any]:
+    """The replication slot of bn-r2 dropped on the primary while bn-r2 streams through it (its walsender ended first)."""
+    replica = replica_names(2)[1]
+    slot = psql(PRIMARY, "SELECT s.slot_name FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid "
+                         f"WHERE r.application_name = '{replica}'")
+    if not slot:
+        raise RuntimeError(f'drift: {replica} does not stream through a slot of {PRIMARY}')
+    recorded = slot in cat(PRIMARY, f'{conf_dir(PRIMARY)}/{SLOT_RECORD}').split()
+    tries = 0
+    while psql(PRIMARY, f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'") != '0':
+        tries += 1
+        if tries > 30:
+            raise RuntimeError(f'drift: could not drop the slot {slot} on {PRIMARY} (its walsender keeps coming back)')
+        psql(PRIMARY, f"SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = '{replica}'")
+        time.sleep(0.2)       # the walsender exits; the replica's walreceiver retries only after wal_retrieve_retry_interval (5 s)
+        try:
+            psql(PRIMARY, f"SELECT pg_drop_replication_slot('{slot}') FROM pg_replication_slots WHERE slot_name = '{slot}' AND NOT active")
+        except RuntimeError:  # taken again in between: end its walsender once more
+            pass
+    streaming = psql(PRIMARY, f"SELECT count(*) FROM pg_stat_replication WHERE application_name = '{replica}'")
+    return {'host': PRIMARY, 'replica': replica, 'slot': slot,
+            'injected': f'slot {slot} of {replica} dropped on {PRIMARY} (walsender ended first; in the slot record: {recorded}; '
+                        f'{replica} walsenders right after: {streaming})'}
+
+
+def check_slot(state: dict[str, Any]) -> tuple[bool, str]:
+    slot, replica = state['slot'], state['replica']
+    exists = psql(PRIMARY, f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'") == '1'
+    streams, waited = wait_for(lambda: _streams_through(replica, slot), 60) if exists else (False, 0.0)
+    return exists and streams, (f'slot {slot} exists after the run: {exists}; {replica} streaming through it (pg_stat_replication + '
+                                f'pg_replication_slots.active on {PRIMARY}): {streams}' + (f' after {waited} s' if streams else ' within 60 s'))
+
+
+DRIFTS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], tuple[bool, str]]]] = {
+    'setting': (drift_setting, check_setting),
+    'pg_hba line': (drift_hba, _same_file),
+    'proxy allow list': (drift_allow, _same_file),
+    'settings file mode': (drift_settings_mode, check_mode),
+    'replication slot': (drift_slot, check_slot),
+    'SSL key mode': (drift_key_mode, check_mode),
+}
 
 
 # --- the benchmark --------------------------------------------------------------------------------
@@ -460,8 +684,43 @@ class Bench:
         self.ensure_lab(replica_names(2))
         res = self.ansible.play('rerun', self.site, self.lab, self.tree)
         res['hosts'] = 1 + len(self.lab)
+        res['changed'] = changed_per_host(res['stats'])
+        res['executions'] = remote_executions(res['_data'])
         self.record('rerun', {'run': res, 'profile': profile([res])})
-        log(f'rerun: {res["wall_s"]} s, changed {res["changed_total"]}')
+        log(f'rerun: {res["wall_s"]} s, changed {res["changed_total"]}, remote executions per host {res["executions"]}')
+
+    # phase 2c: one drift per managed item, then ONE run of site.yml must find and fix each
+    def phase_drift(self) -> None:
+        self.ensure_lab(replica_names(2))
+        states: dict[str, dict[str, Any]] = {}
+        for name, (inject, dummy) in DRIFTS.items():
+            states[name] = inject()
+            log(f'drift: {name}: injected on {states[name]["host"]}: {states[name]["injected"]}')
+        error = ''
+        res: dict[str, Any] = {}
+        try:
+            res = self.ansible.play('drift', self.site, self.lab, self.tree)
+        except RuntimeError as exc:          # checked and recorded all the same: what did the failed run fix?
+            error = str(exc)
+            log(f'drift: site.yml failed: {error[:500]}')
+        items = []           # a list: results.json is written with sorted keys, the items keep DRIFTS' order
+        for name, (dummy, check) in DRIFTS.items():
+            fixed, checked = check(states[name])
+            items.append({'item': name, 'host': states[name]['host'], 'injected': states[name]['injected'], 'fixed': fixed, 'checked': checked})
+            log(f'drift: {name}: {"fixed" if fixed else "NOT FIXED"} ({checked})')
+        data: dict[str, Any] = {'items': items, 'fixed': sum(1 for i in items if i['fixed']), 'count': len(items)}
+        if res:
+            res['hosts'] = 1 + len(self.lab)
+            res['changed'] = changed_per_host(res['stats'])
+            res['executions'] = remote_executions(res['_data'])
+            data['run'] = res
+            log(f'drift: site.yml {res["wall_s"]} s, changed per host {res["changed"]}, remote executions per host {res["executions"]}')
+        if error:
+            data['error'] = error[:3000]
+        self.record('drift', data)
+        missed = [item['item'] for item in items if not item['fixed']]
+        if error or missed:
+            raise RuntimeError(f'drift: not fixed by one run of site.yml: {", ".join(missed) or "-"}' + (f'; the run failed: {error[:500]}' if error else ''))
 
     # phase 2b: what one small task costs with each connection setting
     def phase_conn(self) -> None:
@@ -781,7 +1040,9 @@ def machine() -> dict[str, Any]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description='catmaid.replication benchmarks (issue 8)')
-    parser.add_argument('--phases', default=','.join(PHASES), help=f'comma-separated subset of {",".join(PHASES)}')
+    parser.add_argument('--phases', default=','.join(PHASES),
+                        help=f'comma-separated subset of {",".join(PHASES)} (in this order; drift: one drift per managed item '
+                        'injected on the deployed lab, then one run of site.yml must fix each)')
     parser.add_argument('--rounds', type=int, default=2, help='rounds of playbook vs by-hand deployment (alternating)')
     parser.add_argument('--conn-rounds', type=int, default=1, help='rounds of the per-task connection cost runs')
     parser.add_argument('--scale', type=int, default=70, help='pgbench scale of the clone database (70: about 1 GB)')

@@ -13,6 +13,7 @@ TARGETS = {
     'deploy_serial': 'playbook / by hand, one host after the other <= 1.0',
     'rerun_changed': 'changed = 0',
     'rerun_time': '<= 15 s for 3 hosts',
+    'drift': 'every item fixed',
     'scale': '4 replicas <= 1.5 x 1 replica',
     'addone': 'changed = 0 on existing replicas',
     'clone_module': 'module / plain <= 1.05',
@@ -34,6 +35,14 @@ def _num(value: Any, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return '-'
     return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
+
+
+def _cell(text: str) -> str:
+    return str(text).replace('|', '\\|').replace('\n', ' ')
+
+
+def _per_host(counts: dict[str, Any]) -> str:
+    return ', '.join(f'{host} {n}' for host, n in counts.items())
 
 
 def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -64,6 +73,15 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         run = r['run']
         out.append(('2. Second run on the deployed lab: changed', str(run['changed_total']), TARGETS['rerun_changed'], _ok(run['changed_total'] == 0)))
         out.append((f'2. Second run: wall time ({run.get("hosts", 3)} hosts)', f'{run["wall_s"]:.1f} s', TARGETS['rerun_time'], _ok(run['wall_s'] <= 15)))
+        if 'executions' in run:
+            out.append(('2. Second run: remote module executions per host', _per_host(run['executions']), '', ''))
+    dr = ph.get('drift')
+    if dr:
+        run = dr.get('run') or {}
+        out.append((f'2. One drift per managed item ({dr["count"]}), then one run of site.yml: fixed',
+                    f'{dr["fixed"]} of {dr["count"]}' + (f'; changed {_per_host(run["changed"])}' if run.get('changed') else '')
+                    + (f'; {run["wall_s"]:.1f} s' if run else '; the run failed'),
+                    TARGETS['drift'], _ok(dr['fixed'] == dr['count'] and not dr.get('error'))))
     s = ph.get('scale')
     if s:
         for run in s['runs']:
@@ -253,6 +271,27 @@ def write(out: Path) -> None:
                   '| Play | Task | Module | Seconds | Runs per deploy | Changed |', '|---|---|---|---|---|---|']
         lines += [f'| {r["play"][:40]} | {r["task"]} | {r["action"]} | {r["seconds"]:.1f} | {r["occurrences_per_run"]} | {r["changed_per_run"]} |'
                   for r in d['profile'][1:]]
+        lines += ['']
+    runs = [(name, res['phases'][name]['run']) for name in ('rerun', 'drift')
+            if 'executions' in (res['phases'].get(name) or {}).get('run', {})]
+    if runs:
+        hosts = sorted({h for dummy, run in runs for h in run['executions']})
+        lines += ['## Remote executions per host', '',
+                  'Task results that ran a module on the host (skipped ones, controller-only actions such as set_fact, '
+                  'assert or include_*, and tasks delegated to the controller not counted; a loop counts once per item; '
+                  'fact gathering counts), and changed tasks:', '',
+                  '| Run | ' + ' | '.join(hosts) + ' | Changed |', '|---|' + '---|' * len(hosts) + '---|']
+        lines += [f'| {name} | ' + ' | '.join(str(run['executions'].get(h, '-')) for h in hosts)
+                  + f' | {_per_host(run.get("changed", {}))} |' for name, run in runs]
+        lines += ['']
+    dr = res['phases'].get('drift')
+    if dr:
+        lines += ['## Drift: one per managed item, one run of site.yml', '',
+                  '| Item | Host | Injected | Fixed | Checked |', '|---|---|---|---|---|']
+        lines += [f'| {item["item"]} | {item["host"]} | {_cell(item["injected"])} | {"yes" if item["fixed"] else "**no**"} | {_cell(item["checked"])} |'
+                  for item in dr['items']]
+        if dr.get('error'):
+            lines += ['', f'The run failed: `{dr["error"][:300]}`']
         lines += ['']
     lines += ['## Runs', '', '| Phase | Run | Seconds | Load (1 min) start → end |', '|---|---|---|---|']
     for name, p in res['phases'].items():
