@@ -167,15 +167,15 @@ role:
       sample: scram-sha-256
 """
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.catmaid.replication.plugins.module_utils import _pg
+from ansible_collections.catmaid.replication.plugins.module_utils._role import Change, plan  # pylint: disable=unused-import
 from ansible_collections.catmaid.replication.plugins.module_utils._scram import (
     DEFAULT_ITERATIONS,
     build_verifier,
     password_type,
-    verify,
 )
 
 MASK = "'********'"
@@ -193,14 +193,6 @@ DEPENDENCIES = ("SELECT coalesce(d.datname, '(cluster-wide)') AS place, count(*)
                 "GROUP BY 1 ORDER BY 1")
 
 
-class Change(NamedTuple):
-    """One statement to run: CREATE/ALTER/DROP ROLE with its options."""
-
-    verb: str                        # 'CREATE', 'ALTER' or 'DROP'
-    options: tuple[str, ...] = ()    # fixed keywords, e.g. ('REPLICATION', 'CONNECTION LIMIT 5')
-    set_password: bool = False
-
-
 # -- pure logic (unit-tested) ---------------------------------------------------------------
 def quote_ident(name: str) -> str:
     """PostgreSQL's always-quoted identifier, as psycopg2.sql.Identifier writes it."""
@@ -214,30 +206,6 @@ def describe(name: str, row: Optional[dict[str, Any]], password_readable: bool =
     return dict(name=name, exists=True, replication=bool(row['rolreplication']), login=bool(row['rolcanlogin']),
                 conn_limit=int(row['rolconnlimit']),
                 password_type=password_type(row['rolpassword']) if password_readable else 'unknown')
-
-
-def plan(row: Optional[dict[str, Any]], state: str, password: Optional[str], conn_limit: Optional[int],
-         password_readable: bool = True) -> list[Change]:
-    """The statements that bring the role from ``row`` (None: absent) to the wanted state.
-
-    ``conn_limit`` None leaves an existing role's limit alone (a new role gets none).
-    """
-    if state == 'absent':
-        return [Change('DROP')] if row is not None else []
-    limit = f'CONNECTION LIMIT {int(conn_limit)}' if conn_limit is not None else None
-    if row is None:
-        return [Change('CREATE', ('REPLICATION', 'LOGIN') + ((limit,) if limit else ()), password is not None)]
-    options = []
-    if not row['rolreplication']:
-        options.append('REPLICATION')
-    if not row['rolcanlogin']:
-        options.append('LOGIN')
-    if limit and int(row['rolconnlimit']) != int(conn_limit):
-        options.append(limit)
-    set_password = password is not None and not (password_readable and verify(password, row['rolpassword']))
-    if options or set_password:
-        return [Change('ALTER', tuple(options), set_password)]
-    return []
 
 
 def predict(before: dict[str, Any], changes: list[Change], conn_limit: Optional[int]) -> dict[str, Any]:
