@@ -11,7 +11,7 @@ short_description: Read in one step what the roles of catmaid.replication compar
 version_added: 0.2.0
 description:
   - Reads, without changing anything, the state of a node that the roles would otherwise read (or
-    write only to learn that nothing changes) one task at a time: files (type, mode, owner, SHA-1,
+    write only to learn that nothing changes) one task at a time. That is files (type, mode, owner, SHA-1,
     and the text of those asked for), private keys (type, size, public key fingerprint), which
     packages dpkg has installed, the state of systemd units, whether C(nginx -t) accepts the
     configuration, and the PostgreSQL server's state (recovery, settings waiting for a restart,
@@ -19,7 +19,7 @@ description:
   - The roles run it once per host and role, and run a write task only when what the module read
     differs from what that task would write. A second run of an unchanged replication set then
     executes a few modules per host instead of dozens, and still finds and fixes any drift.
-  - The module never reports a change. It returns no secret: the replication role's stored
+  - The module never reports a change. It returns no secret. The replication role's stored
     verifier is checked against O(role_password) on the host, and only whether it matches comes back.
   - A part that cannot be read (a missing file, no psycopg2, a stopped server) is returned as
     such (for example RV(postgres.connected) false), never as a failure, so a caller can fall back
@@ -215,6 +215,9 @@ postgres:
     connected:
       description: Whether the module could connect (false with RV(postgres.error) when not).
       type: bool
+    error:
+      description: Why the module could not connect or read (only when RV(postgres.connected) is false).
+      type: str
     in_recovery:
       description: pg_is_in_recovery().
       type: bool
