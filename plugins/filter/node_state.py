@@ -39,7 +39,7 @@ def file_differs(node: Any, path: str, content: Optional[str] = None, mode: Opti
         return True
     if state == 'absent':
         return bool(current.get('exists')) or bool(current.get('link'))
-    if not current.get('exists') or current.get('link') or current.get('type') != state:
+    if not current.get('exists') or current.get('link') or current.get('type') != state or current.get('readable') is False:
         return True
     if content is not None and current.get('sha1') != hashlib.sha1(str(content).encode('utf-8')).hexdigest():  # nosec - a checksum
         return True
@@ -57,6 +57,13 @@ def block_differs(node: Any, path: str, marker: str, block: str, mode: Optional[
     current = _state(node, path)
     if current is None or not current.get('exists') or current.get('link') or current.get('type') != 'file':
         return True
+    found = current.get('block')
+    if isinstance(found, dict):     # node_info's option blocks: where the block is, not the file's text
+        if found.get('crlf') or not found.get('final_newline') or found.get('begin') != 1 or found.get('end') != 1:
+            return True
+        if not found.get('ordered') or found.get('lines') != str(block).splitlines():
+            return True
+        return _attributes_differ(current, mode, owner, group)
     text = current.get('content')
     if not isinstance(text, str) or '\r' in text:
         return True

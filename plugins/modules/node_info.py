@@ -47,6 +47,12 @@ options:
         file that may hold a password (postgresql.conf) can be asked about.
     type: dict
     default: {}
+  blocks:
+    description:
+      - Per path (also described as in O(files)), an ansible.builtin.blockinfile marker with C({mark}).
+        The module returns where that block is and its lines in RV(files), not the file's text.
+    type: dict
+    default: {}
   private_keys:
     description:
       - Paths of PEM private keys to describe (readable only with the rights of the task's user).
@@ -175,6 +181,15 @@ files:
     found:
       description: For paths of O(search), whether the expression matched the file's text (null when it is no readable file).
       type: bool
+    readable:
+      description: Whether the module could read the path (a directory counts as readable).
+      type: bool
+    block:
+      description:
+        - For paths of O(blocks), the counts of the BEGIN and END marker lines (C(begin), C(end)), whether the first
+          BEGIN comes before the first END (C(ordered)), the lines between them (C(lines)), whether the file ends with a
+          line break (C(final_newline)) and holds a carriage return (C(crlf)).
+      type: dict
 private_keys:
   description: Per path of O(private_keys), what the key is.
   returned: always
@@ -203,7 +218,7 @@ services:
   type: dict
   sample: {nginx.service: {active: active, enabled: enabled}}
 nginx_test:
-  description: C(nginx -t)'s exit code and messages; null without O(nginx_test).
+  description: C(nginx -t)'s exit code and messages (C(rc) null when nginx is not installed); null without O(nginx_test).
   returned: always
   type: dict
   sample: {rc: 0, stderr: "nginx: configuration file /etc/nginx/nginx.conf test is successful"}
@@ -297,17 +312,37 @@ def describe_file(path: str, want_content: bool) -> dict[str, Any]:
     kind = 'file' if stat.S_ISREG(st.st_mode) else 'directory' if stat.S_ISDIR(st.st_mode) else 'other'
     out.update(exists=True, type=kind, mode=f'{stat.S_IMODE(st.st_mode):04o}',
                owner=name_of(st.st_uid, pwd.getpwuid), group=name_of(st.st_gid, grp.getgrgid))
+    out['readable'] = kind != 'file'
     if kind == 'file':
         digest = hashlib.sha1()  # nosec - a checksum as ansible.builtin.stat's, not a security measure
         data = b''
-        with open(path, 'rb') as handle:
-            for chunk in iter(lambda: handle.read(65536), b''):
-                digest.update(chunk)
-                if want_content and len(data) <= MAX_CONTENT:
-                    data += chunk
+        try:
+            with open(path, 'rb') as handle:
+                for chunk in iter(lambda: handle.read(65536), b''):
+                    digest.update(chunk)
+                    if want_content and len(data) <= MAX_CONTENT:
+                        data += chunk
+        except OSError:
+            return out            # unreadable (another owner): the callers' write tasks put it right
+        out['readable'] = True
         out['sha1'] = digest.hexdigest()
         if want_content and len(data) <= MAX_CONTENT:
             out['content'] = data.decode('utf-8', errors='replace')
+    return out
+
+
+def describe_block(text: str, marker: str) -> dict[str, Any]:
+    """Where ``marker`` (blockinfile's, with ``{mark}``) puts its block in ``text``: the marker lines' counts,
+    whether BEGIN comes first, the lines between the first BEGIN and END, and the line ends. Only this comes
+    back for such a file, not its text (pg_hba.conf may hold an LDAP or RADIUS secret)."""
+    lines = text.splitlines()
+    begin, end = marker.replace('{mark}', 'BEGIN'), marker.replace('{mark}', 'END')
+    out: dict[str, Any] = dict(begin=lines.count(begin), end=lines.count(end), ordered=False, lines=None,
+                               final_newline=text.endswith('\n'), crlf='\r' in text)
+    if out['begin'] and out['end']:
+        first, last = lines.index(begin), lines.index(end)
+        if first < last:
+            out.update(ordered=True, lines=lines[first + 1:last])
     return out
 
 
@@ -370,7 +405,7 @@ def describe_key(path: str) -> dict[str, Any]:
     try:
         with open(path, 'rb') as handle:
             key = serialization.load_pem_private_key(handle.read(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
+    except Exception as exc:  # pylint: disable=broad-exception-caught - any key the task would not keep (unsupported too)
         out['error'] = type(exc).__name__
         return out
     kinds = ((rsa.RSAPrivateKey, 'RSA'), (ec.EllipticCurvePrivateKey, 'ECC'), (dsa.DSAPrivateKey, 'DSA'),
@@ -439,14 +474,20 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
     contents = set(params['contents'])
     search = params['search'] or {}
-    paths = list(dict.fromkeys(params['files'] + params['contents'] + list(search)))
-    files = {path: describe_file(path, path in contents or path in search) for path in paths}
-    for path, expression in search.items():
+    blocks = params['blocks'] or {}
+    paths = list(dict.fromkeys(params['files'] + params['contents'] + list(search) + list(blocks)))
+    files = {path: describe_file(path, path in contents or path in search or path in blocks) for path in paths}
+    for path in paths:
         text = files[path].get('content') if path in contents else files[path].pop('content', None)
-        try:
-            files[path]['found'] = None if text is None else bool(re.search(str(expression), text, re.MULTILINE))
-        except re.error as exc:
-            module.fail_json(msg=f'search[{path!r}] is no valid regular expression: {exc}')
+        if path in search:
+            try:
+                files[path]['found'] = None if text is None else bool(re.search(str(search[path]), text, re.MULTILINE))
+            except re.error as exc:
+                module.fail_json(msg=f'search[{path!r}] is no valid regular expression: {exc}')
+        if path in blocks and text is not None:
+            files[path]['block'] = describe_block(text, str(blocks[path]))
+        if path not in contents and path not in params['files'] and path in search:
+            files[path]['sha1'] = None        # no checksum of a file whose text is withheld (a guessable password)
     keys = {path: describe_key(path) for path in params['private_keys']}
     packages: dict[str, bool] = {}
     if params['packages']:
@@ -454,14 +495,18 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         if rc not in (0, 1):
             module.fail_json(msg=f'dpkg-query failed ({rc}): {err.strip()}')
         packages = parse_dpkg(out, params['packages'])
-    services: dict[str, Any] = {}
-    if params['services']:
+    services: dict[str, Any] = parse_systemctl_show('', params['services'])
+    if params['services'] and module.get_bin_path('systemctl', opt_dirs=['/usr/bin', '/bin']):
         rc, out, err = module.run_command(['systemctl', 'show', '--property=Id,ActiveState,UnitFileState', '--'] + params['services'])
         services = parse_systemctl_show(out if rc == 0 else '', params['services'])
     nginx = None
     if params['nginx_test']:
-        rc, out, err = module.run_command(['nginx', '-t'])
-        nginx = dict(rc=rc, stderr=err.strip())
+        binary = module.get_bin_path('nginx', opt_dirs=['/usr/sbin', '/sbin'])
+        if binary is None:
+            nginx = dict(rc=None, stderr='nginx is not installed')
+        else:
+            rc, out, err = module.run_command([binary, '-t'])
+            nginx = dict(rc=rc, stderr=err.strip())
     postgres = read_postgres(module) if params['postgres'] else None
     return dict(changed=False, files=files, private_keys=keys, packages=packages, services=services, nginx_test=nginx,
                 postgres=postgres)
@@ -473,6 +518,7 @@ def main() -> None:
         files=dict(type='list', elements='path', default=[]),
         contents=dict(type='list', elements='path', default=[]),
         search=dict(type='dict', default={}),
+        blocks=dict(type='dict', default={}),
         private_keys=dict(type='list', elements='path', default=[], no_log=False),
         packages=dict(type='list', elements='str', default=[]),
         services=dict(type='list', elements='str', default=[]),

@@ -83,3 +83,20 @@ def test_block_different(text):
 def test_block_without_content_or_with_other_mode():
     assert block_differs(node(), PATH, MARKER, 'host x') is True
     assert block_differs(text_node(GOOD, mode='0600'), PATH, MARKER, 'host x\nhost y\n', mode='0640') is True
+
+
+def block_node(**block):
+    info = dict(begin=1, end=1, ordered=True, lines=['host x', 'host y'], final_newline=True, crlf=False)
+    info.update(block)
+    return node(block=info)
+
+
+def test_block_from_node_info_block_option():
+    assert block_differs(block_node(), PATH, MARKER, 'host x\nhost y\n', mode='0644') is False
+    for change in (dict(begin=2), dict(end=0), dict(ordered=False), dict(lines=['host x']), dict(final_newline=False), dict(crlf=True)):
+        assert block_differs(block_node(**change), PATH, MARKER, 'host x\nhost y\n') is True
+    assert block_differs(block_node(), PATH, MARKER, 'host x\nhost y\n', mode='0640') is True
+
+
+def test_unreadable_file_is_different():
+    assert file_differs(node(readable=False, sha1=None), PATH, mode='0644') is True

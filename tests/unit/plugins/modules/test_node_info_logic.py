@@ -91,3 +91,23 @@ def test_role_state_wrong_password_missing_or_unreadable(role_row):
     assert node_info.role_state(role_row, 'other', None, True)['needs_change'] is True
     assert node_info.role_state(None, 'secret', None, True) == dict(exists=False, superuser=False, readable=True, needs_change=True)
     assert node_info.role_state(dict(role_row, rolpassword=None), 'secret', None, False)['needs_change'] is True
+
+
+def test_describe_file_unreadable_is_said(tmp_path, monkeypatch):
+    path = tmp_path / 'key'
+    path.write_text('secret')
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied')
+    monkeypatch.setattr('builtins.open', refuse)
+    out = node_info.describe_file(str(path), True)
+    assert out['exists'] and out['readable'] is False and out['sha1'] is None and 'content' not in out
+
+
+def test_describe_block_lines_only():
+    text = 'local all all peer\n# BEGIN m\nhost a\nhost b\n# END m\n'
+    assert node_info.describe_block(text, '# {mark} m') == dict(begin=1, end=1, ordered=True, lines=['host a', 'host b'],
+                                                               final_newline=True, crlf=False)
+    swapped = node_info.describe_block('# END m\n# BEGIN m', '# {mark} m')
+    assert swapped['ordered'] is False and swapped['lines'] is None and swapped['final_newline'] is False
+    assert node_info.describe_block('x\r\n', '# {mark} m')['crlf'] is True
