@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import argparse
+import bisect
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -36,7 +38,19 @@ NETWORK = 'catmaid-bench'
 PRIMARY = 'bn-primary'
 RELEASE = os.environ.get('CATMAID_LAB_RELEASE', 'bookworm')
 IMAGE = f'catmaid-replication/debian:{RELEASE}'
-PHASES = ('deploy', 'rerun', 'drift', 'conn', 'addone', 'clone', 'lag', 'scale')
+# Bench only (issue 17 items 3-5): the lab image with the roles' packages already installed, so a deployment
+# measures the automation and not apt (built by preinstalled_image() when missing or when its base changed).
+PREINSTALLED = f'catmaid-replication/bench-preinstalled:{RELEASE}'
+# __catmaid_replication_packages of roles/catmaid_replication/vars/main.yml with the proxy's (the default
+# catmaid_replication_nginx_packages): on every node, so any replica can become an upstream (cascading).
+PREINSTALLED_PACKAGES = ('postgresql', 'postgresql-common', 'python3-psycopg2', 'python3-cryptography', 'acl', 'nginx', 'libnginx-mod-stream')
+DEFAULT_PHASES = ('deploy', 'rerun', 'drift', 'conn', 'addone', 'clone', 'lag', 'scale')
+# Run only when named in --phases: scale-pre (issue 17 item 3) and fanout (item 4); item 5 is addone with --addone-base.
+PHASES = DEFAULT_PHASES + ('scale-pre', 'fanout')
+# More systemd containers than this on one host need higher inotify limits (README "Many replicas").
+INOTIFY_CONTAINERS = 15
+INOTIFY_WANT = {'fs.inotify.max_user_instances': 1024, 'fs.inotify.max_user_watches': 1048576}
+HOST_CHANGES: list[str] = []          # what the bench changed on the Docker host (inotify limits), for results.json
 
 
 def log(msg: str) -> None:
@@ -76,7 +90,7 @@ def bench_containers() -> list[str]:
 def destroy(names: Optional[list[str]] = None) -> None:
     names = bench_containers() if names is None else names
     if names:
-        run(['docker', 'rm', '-f', *names], check=False)
+        run(['docker', 'rm', '-f', '-v', *names], check=False)    # -v: the anonymous volume of the preinstalled image
 
 
 def ensure_network(network: str = NETWORK) -> None:
@@ -88,22 +102,88 @@ def remove_network(network: str = NETWORK) -> None:
     run(['docker', 'network', 'rm', network], check=False)
 
 
+def inotify_raises(current: dict[str, int], want: Optional[dict[str, int]] = None) -> dict[str, int]:
+    """The inotify settings below what many systemd containers need, with the value to set (never lowered)."""
+    want = INOTIFY_WANT if want is None else want
+    return {key: value for key, value in want.items() if current.get(key, 0) < value}
+
+
+def ensure_inotify(containers: int) -> None:
+    """Before running more than INOTIFY_CONTAINERS containers: each container's systemd takes inotify instances, and at
+    the default max_user_instances (128) new containers exit at start after about 20. Raised (sysctl -w), logged, recorded."""
+    if containers <= INOTIFY_CONTAINERS:
+        return
+    current = {key: int(Path('/proc/sys', *key.split('.')).read_text(encoding='utf-8')) for key in INOTIFY_WANT}
+    raise_to = inotify_raises(current)
+    if not raise_to:
+        return
+    proc = run(['sysctl', '-w', *[f'{key}={value}' for key, value in raise_to.items()]], check=False)
+    what = ', '.join(f'{key} {current[key]} -> {value}' for key, value in raise_to.items())
+    msg = (f'{containers} containers: raised {what} (sysctl -w; not persistent)' if proc.returncode == 0 else
+           f'{containers} containers: could not raise {what}: {proc.stderr.strip()[:300]} (containers may exit at start)')
+    log(msg)
+    HOST_CHANGES.append(msg)
+
+
+def running_containers() -> int:
+    return len(run(['docker', 'ps', '-q']).stdout.split())
+
+
+def container_image(name: str) -> str:
+    return run(['docker', 'inspect', '-f', '{{.Config.Image}}', name]).stdout.strip()
+
+
+def preinstalled_image(base: str = IMAGE, tag: str = PREINSTALLED) -> str:
+    """Bench only: the lab image with the roles' packages (PREINSTALLED_PACKAGES) installed from the .debs it caches
+    (apt-get --no-download: no network), services not started during the build (policy-rc.d), so a container starts
+    with Debian's cluster N/main running, as on a server where PostgreSQL is installed already. /var/lib/postgresql is a
+    volume, which Docker fills with the image's content at container creation: the data directory is then on a file
+    system of its own as on a server, not in an overlayfs image layer, where renaming a directory fails with EXDEV (the
+    pg_basebackup module moves an existing data directory aside). Built when missing or when the lab image or this
+    recipe changed (label org.catmaid-replication.bench-base)."""
+    base_id = run(['docker', 'image', 'inspect', '-f', '{{.Id}}', base]).stdout.strip()
+    recipe = [
+        'RUN set -eux; \\',
+        '    if [ -e /usr/sbin/policy-rc.d ]; then mv /usr/sbin/policy-rc.d /usr/sbin/policy-rc.d.bench; fi; \\',
+        "    printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod 0755 /usr/sbin/policy-rc.d; \\",
+        f'    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download {" ".join(PREINSTALLED_PACKAGES)}; \\',
+        '    rm -f /usr/sbin/policy-rc.d; \\',
+        '    if [ -e /usr/sbin/policy-rc.d.bench ]; then mv /usr/sbin/policy-rc.d.bench /usr/sbin/policy-rc.d; fi; \\',
+        '    pg_lsclusters',
+        'VOLUME /var/lib/postgresql', '']
+    stamp = base_id + ' ' + hashlib.sha256('\n'.join(recipe).encode()).hexdigest()[:12]
+    have = run(['docker', 'image', 'inspect', '-f', '{{index .Config.Labels "org.catmaid-replication.bench-base"}}', tag], check=False)
+    if have.returncode == 0 and have.stdout.strip() == stamp:
+        return tag
+    dockerfile = '\n'.join([f'FROM {base}', f'LABEL org.catmaid-replication.bench-base="{stamp}"', *recipe])
+    log(f'building {tag} from {base} (the roles\' packages preinstalled from its apt cache)')
+    t0 = time.monotonic()
+    proc = subprocess.run(['docker', 'build', '-t', tag, '-'], input=dockerfile, capture_output=True, text=True, check=False,
+                          env={**os.environ, 'DOCKER_BUILDKIT': '0'})
+    if proc.returncode != 0:
+        raise RuntimeError(f'docker build of {tag} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
+    log(f'{tag} built in {time.monotonic() - t0:.0f} s')
+    return tag
+
+
 def create(names: list[str], network: str = NETWORK, label: str = 'bench', image: str = IMAGE) -> None:
     """Fresh systemd containers with molecule/default's settings (no --privileged); bench/drill.py uses it too."""
+    ensure_inotify(running_containers() + len(names))
     ensure_network(network)
     for name in names:
         run(['docker', 'run', '-d', '--name', name, '--hostname', name, '--network', network,
              '--cap-add', 'SYS_ADMIN', '--cgroupns=host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw',
              '--tmpfs', '/run', '--tmpfs', '/run/lock', '--stop-signal', 'SIGRTMIN+3',
              '--label', f'org.catmaid-replication.{label}=1', image, '/lib/systemd/systemd'])
-    deadline = time.monotonic() + 120
+    wait_s = 120 + 5 * max(0, len(names) - 3)         # 120 s for a few, more for many starting at once
+    deadline = time.monotonic() + wait_s
     for name in names:
         while True:
             state = dexec(name, 'systemctl', 'is-system-running', check=False).strip()
             if state in ('running', 'degraded'):
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f'{name}: systemd is {state!r} after 120 s')
+                raise RuntimeError(f'{name}: systemd is {state!r} after {wait_s} s')
             time.sleep(0.5)
 
 
@@ -135,9 +215,11 @@ class Ansible:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.count = 0
 
-    def inventory(self, replicas: list[str]) -> Path:
+    def inventory(self, replicas: list[str], hostvars: Optional[dict[str, dict[str, str]]] = None) -> Path:
         path = self.inv_dir / 'hosts.ini'
-        path.write_text(f'[primary]\n{PRIMARY}\n\n[replicas]\n' + ''.join(f'{r}\n' for r in replicas) +
+        hostvars = hostvars or {}
+        lines = [' '.join([r, *(f'{key}={value}' for key, value in sorted(hostvars.get(r, {}).items()))]) for r in replicas]
+        path.write_text(f'[primary]\n{PRIMARY}\n\n[replicas]\n' + ''.join(f'{line}\n' for line in lines) +
                         '\n[all:vars]\nansible_connection=community.docker.docker\nansible_python_interpreter=/usr/bin/python3\n', encoding='utf-8')
         return path
 
@@ -162,8 +244,8 @@ class Ansible:
         return env
 
     def play(self, label: str, playbook: Path, replicas: list[str], tree: Path, extra: Optional[list[str]] = None,
-             memory: bool = False, env: Optional[dict[str, str]] = None) -> dict[str, Any]:
-        inv = self.inventory(replicas)
+             memory: bool = False, env: Optional[dict[str, str]] = None, hostvars: Optional[dict[str, dict[str, str]]] = None) -> dict[str, Any]:
+        inv = self.inventory(replicas, hostvars)
         self.count += 1
         out_file = self.logs / f'{time.strftime("%Y%m%dT%H%M%S")}-{self.count:02d}-{label}.json'
         argv = ['ansible-playbook', '-i', str(inv), str(playbook), *(extra or [])]
@@ -172,9 +254,10 @@ class Ansible:
             argv = ['/usr/bin/time', '-v', '-o', str(time_file), *argv]
         load0 = loadavg()
         start = time.monotonic()
+        run_env = {**self.env(len(replicas) + 1, tree), **(env or {})}
         with open(out_file, 'w', encoding='utf-8') as out, open(out_file.with_suffix('.err'), 'w', encoding='utf-8') as err:
             proc = subprocess.Popen(argv, stdout=out, stderr=err,  # pylint: disable=consider-using-with
-                                    env={**self.env(len(replicas) + 1, tree), **(env or {})}, cwd=ROOT)
+                                    env=run_env, cwd=ROOT)
             sampler = TreeSampler(proc.pid) if memory else None
             if sampler:
                 sampler.start()
@@ -192,15 +275,28 @@ class Ansible:
                       for h, r in t['hosts'].items() if r.get('failed') or r.get('unreachable')]
             raise RuntimeError(f'{label}: ansible-playbook failed (rc {rc}): {"; ".join(failed)[:2000]}\n'
                                f'see {out_file} and {out_file.with_suffix(".err")}')
-        result = {'label': label, 'wall_s': round(wall, 2), 'load_start': load0, 'load_end': loadavg(),
+        result = {'label': label, 'wall_s': round(wall, 2), 'load_start': load0, 'load_end': loadavg(), 'forks': int(run_env['ANSIBLE_FORKS']),
                   'stats': data.get('stats', {}), 'plays': plays_of(data), 'tasks': tasks_of(data), 'log': str(out_file)}
         result['changed_total'] = sum(s.get('changed', 0) for s in result['stats'].values())
         if sampler:
             result['memory'] = sampler.result()
-            m = re.search(r'Maximum resident set size \(kbytes\): (\d+)', time_file.read_text(encoding='utf-8'))
-            result['memory']['time_v_max_rss_mb'] = round(int(m.group(1)) / 1024, 1) if m else None
+            timed = parse_time_v(time_file.read_text(encoding='utf-8'))
+            result['memory']['time_v_max_rss_mb'] = timed['max_rss_mb']
+            # CPU of ansible-playbook and every descendant it (or they) waited for: workers, docker exec clients
+            result['controller_cpu'] = {'user_s': timed['user_s'], 'sys_s': timed['sys_s'], 'total_s': timed['cpu_s']}
         result['_data'] = data
         return result
+
+
+def parse_time_v(text: str) -> dict[str, Any]:
+    """From GNU time -v's report: user and system CPU seconds (the process and every descendant that was waited for),
+    their sum, and the largest single resident set in MB; None for what is missing."""
+    def number(label: str) -> Optional[float]:
+        m = re.search(re.escape(label) + r':\s*([\d.]+)', text)
+        return float(m.group(1)) if m else None
+    user, system, rss = number('User time (seconds)'), number('System time (seconds)'), number('Maximum resident set size (kbytes)')
+    return {'user_s': user, 'sys_s': system, 'cpu_s': round(user + system, 2) if user is not None and system is not None else None,
+            'max_rss_mb': round(rss / 1024, 1) if rss is not None else None}
 
 
 def collections_path(tree: Path) -> Path:
@@ -556,6 +652,9 @@ class Bench:
             self.base_tree, self.base_sha = self.tree, self.sha
         self.lab: list[str] = []            # replicas of the lab deployed by the playbook, if any
         self._scale_done: Optional[int] = None
+        # --preinstalled: every bn-* container from the image with the roles' packages installed (scale-pre and fanout always)
+        self._preinstalled: Optional[str] = None
+        self.image = IMAGE
         self.results: dict[str, Any] = {'machine': machine(), 'started': now(), 'args': vars(args), 'phases': {},
                                         'commit': self.sha, 'baseline_commit': self.base_sha}
         earlier = Path(args.out) / 'results.json'
@@ -564,15 +663,24 @@ class Bench:
             self.results['phases'] = old.get('phases', {})
             self.results['started'] = old.get('started', self.results['started'])
             self.results['runs_of_bench'] = old.get('runs_of_bench', [old.get('args')]) + [vars(args)]
+        if args.preinstalled:
+            self.image = self.preinstalled()
 
     # helpers
-    def fresh(self, replicas: list[str]) -> None:
+    def preinstalled(self) -> str:
+        if self._preinstalled is None:
+            self._preinstalled = preinstalled_image()
+            self.results['machine']['preinstalled_image'] = self._preinstalled
+        return self._preinstalled
+
+    def fresh(self, replicas: list[str], image: Optional[str] = None) -> None:
         destroy()
-        create([PRIMARY, *replicas])
+        create([PRIMARY, *replicas], image=image or self.image)
         self.lab = []
 
-    def deploy_playbook(self, label: str, replicas: list[str], memory: bool = False, baseline: bool = False) -> dict[str, Any]:
-        self.fresh(replicas)
+    def deploy_playbook(self, label: str, replicas: list[str], memory: bool = False, baseline: bool = False,
+                        image: Optional[str] = None) -> dict[str, Any]:
+        self.fresh(replicas, image)
         log(f'{label}: site playbook, primary + {len(replicas)} replica(s)')
         tree = self.base_tree if baseline and self.base_tree else self.tree
         res = self.ansible.play(label, tree / 'playbooks' / 'site.yml', replicas, tree, memory=memory,
@@ -639,6 +747,8 @@ class Bench:
         self.save()
 
     def save(self) -> None:
+        if HOST_CHANGES:
+            self.results['host_changes'] = list(HOST_CHANGES)
         out = Path(self.args.out)
         out.mkdir(parents=True, exist_ok=True)
         clean = json.loads(json.dumps(self.results, default=str))
@@ -741,18 +851,25 @@ class Bench:
                    for c, p in settings}
         self.record('conn', {'runs': runs, 'per_task_s': summary})
 
-    # phase 3b
+    # phase 3b (issue 17 item 5 with --addone-base 20): one replica added to the running lab of at least
+    # --addone-base replicas (deployed with that many when none runs), its container from the lab's image
     def phase_addone(self) -> None:
-        self.ensure_lab(replica_names(2))
+        if len(self.lab) < self.args.addone_base:      # a smaller lab from an earlier phase: a kept or a new one of that size
+            self.lab = []
+        self.ensure_lab(replica_names(self.args.addone_base))
         existing = list(self.lab)
         new = f'bn-r{len(existing) + 1}'
+        image = container_image(PRIMARY)
         destroy([new])
-        create([new])
+        create([new], image=image)
         before = {r: psql(r, 'SELECT pg_postmaster_start_time()') for r in existing}
+        primary_before = psql(PRIMARY, 'SELECT pg_postmaster_start_time()')
         res = self.ansible.play('addone', self.site, existing + [new], self.tree)
         after = {r: psql(r, 'SELECT pg_postmaster_start_time()') for r in existing}
         self.lab = existing + [new]
-        data = {'run': res, 'existing': existing, 'new': new,
+        res['executions'] = remote_executions(res['_data'])
+        data = {'run': res, 'existing': existing, 'new': new, 'base': len(existing), 'image': image,
+                'primary_restarted': psql(PRIMARY, 'SELECT pg_postmaster_start_time()') != primary_before,
                 'changed_existing': {r: res['stats'].get(r, {}).get('changed') for r in existing},
                 'changed_primary': res['stats'].get(PRIMARY, {}).get('changed'),
                 'changed_new': res['stats'].get(new, {}).get('changed'),
@@ -792,19 +909,20 @@ class Bench:
             time.sleep(1)
         raise RuntimeError('replicas did not catch up')
 
-    def bench_db(self) -> dict[str, Any]:
+    def bench_db(self, scale: Optional[int] = None) -> dict[str, Any]:
+        scale = self.args.scale if scale is None else scale
         exists = psql(PRIMARY, "SELECT count(*) FROM pg_database WHERE datname = 'bench'")
-        info: dict[str, Any] = {'scale': self.args.scale}
-        if exists == '0' or self.args.scale != self._scale_done:
-            log(f'clone: pgbench -i -s {self.args.scale} on the primary')
+        info: dict[str, Any] = {'scale': scale}
+        if exists == '0' or scale != self._scale_done:
+            log(f'pgbench -i -s {scale} on the primary')
             dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'dropdb', '--if-exists', 'bench')
             dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'createdb', 'bench')
             t0 = time.monotonic()
             # With pgbench's vacuum step (v, as its default initialization has): otherwise autovacuum of
             # the new tables runs during the first timed clones (15 s against 8-11 s later, seen here).
-            dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'pgbench', '-i', '-q', '-I', 'dtGvp', '-s', str(self.args.scale), 'bench')
+            dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'pgbench', '-i', '-q', '-I', 'dtGvp', '-s', str(scale), 'bench')
             info['pgbench_init_s'] = round(time.monotonic() - t0, 1)
-            self._scale_done = self.args.scale
+            self._scale_done = scale
             self.caught_up()
             dexec(PRIMARY, 'runuser', '-u', 'postgres', '--', 'psql', '-Xq', '-c', 'CHECKPOINT')
         info['cluster_bytes'] = int(psql(PRIMARY, 'SELECT sum(pg_database_size(oid)) FROM pg_database'))
@@ -923,8 +1041,7 @@ class Bench:
         sampler = subprocess.Popen(['docker', 'exec', PRIMARY,  # pylint: disable=consider-using-with
                                     'runuser', '-u', 'postgres', '--', 'bash', '-c', loop],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        bench = run(['docker', 'exec', PRIMARY, 'runuser', '-u', 'postgres', '--', 'pgbench', '-R', str(self.args.rate),
-                     '-T', str(n), '-c', '4', '-j', '2', '-P', '10', 'bench'])
+        bench = self.pgbench(n)
         out, dummy = sampler.communicate()
         samples = []
         t_first = None
@@ -932,33 +1049,186 @@ class Bench:
             ts, app, lag_s, lag_b = line.split(',')
             t_first = t_first if t_first is not None else float(ts)
             samples.append({'t': round(float(ts) - t_first, 2), 'replica': app, 'lag_s': float(lag_s), 'lag_bytes': int(float(lag_b or 0))})
-        tps = re.search(r'tps = ([\d.]+)', bench.stdout)
-        latency = re.search(r'latency average = ([\d.]+) ms', bench.stdout)
-        res = {'route': route, 'samples': samples, 'tps': float(tps.group(1)) if tps else None,
-               'latency_ms': float(latency.group(1)) if latency else None, 'load_start': load0, 'load_end': loadavg()}
+        res = {'route': route, 'samples': samples, 'tps': bench['tps'], 'latency_ms': bench['latency_ms'], 'load_start': load0, 'load_end': loadavg()}
         res['summary'] = lag_summary(samples)
         log(f'lag via {route}: {res["summary"]}, tps {res["tps"]}')
         return res
 
+    def pgbench(self, seconds: int) -> dict[str, Any]:
+        """pgbench at --rate on the primary's database bench (4 clients, 2 threads): tps and mean latency."""
+        bench = run(['docker', 'exec', PRIMARY, 'runuser', '-u', 'postgres', '--', 'pgbench', '-R', str(self.args.rate),
+                     '-T', str(seconds), '-c', '4', '-j', '2', '-P', '10', 'bench'])
+        tps = re.search(r'tps = ([\d.]+)', bench.stdout)
+        latency = re.search(r'latency average = ([\d.]+) ms', bench.stdout)
+        return {'tps': float(tps.group(1)) if tps else None, 'latency_ms': float(latency.group(1)) if latency else None}
+
     # phase 3a + 6
-    def phase_scale(self) -> None:
+    def scale_runs(self, label: str, sizes: list[int], image: Optional[str] = None) -> list[dict[str, Any]]:
         runs = []
-        for n in self.args.scale_replicas:
-            res = self.deploy_playbook(f'scale-{n}', replica_names(n), memory=True)
+        for n in sizes:
+            res = self.deploy_playbook(f'{label}-{n}', replica_names(n), memory=True, image=image)
             res['replicas'] = n
+            res['executions'] = remote_executions(res['_data'])
+            res['executions_total'] = sum(res['executions'].values())
+            log(f'{label}-{n}: {res["executions_total"]} remote executions, controller CPU {res["controller_cpu"]["total_s"]} s, '
+                f'peak memory {res["memory"]["tree_peak_rss_mb"]} MB (RSS sum), forks {res["forks"]}')
             runs.append(res)
+        return runs
+
+    def phase_scale(self) -> None:
+        runs = self.scale_runs('scale', self.args.scale_replicas)
         by_n = {r['replicas']: r['wall_s'] for r in runs}
-        data: dict[str, Any] = {'runs': runs, 'wall_s': by_n}
+        data: dict[str, Any] = {'runs': runs, 'wall_s': by_n, 'image': self.image}
         if 1 in by_n and max(by_n) > 1:
             data['ratio_max_over_1'] = round(by_n[max(by_n)] / by_n[1], 3)
         self.record('scale', data)
+
+    # issue 17 item 3: the automation's own cost per added replica, PostgreSQL already installed (apt's CPU out of the way)
+    def phase_scale_pre(self) -> None:
+        image = self.preinstalled()
+        runs = self.scale_runs('scale-pre', self.args.scale_pre_replicas, image=image)
+        data: dict[str, Any] = {'runs': runs, 'image': image, 'wall_s': {r['replicas']: r['wall_s'] for r in runs},
+                                'forks': {r['replicas']: r['forks'] for r in runs}, 'marginal': marginal_costs(runs)}
+        self.record('scale-pre', data)
+        log(f'scale-pre: {data["marginal"]}')
+
+    # issue 17 item 4: how many replicas one primary feeds
+    def wait_replayed(self, replicas: list[str], timeout: float = 900) -> None:
+        """Until every replica has replayed the primary's current LSN of now (cascading ones included)."""
+        target = float(psql(PRIMARY, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"))
+        deadline = time.monotonic() + timeout
+        for r in replicas:
+            while float(psql(r, "SELECT coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), 0)")) < target:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f'{r} did not replay up to the primary within {timeout:.0f} s')
+                time.sleep(1)
+
+    def senders(self, node: str) -> set[str]:
+        return set(psql(node, "SELECT string_agg(application_name, ' ') FROM pg_stat_replication WHERE state = 'streaming'").split())
+
+    def wait_topology(self, upstreams: dict[str, str], timeout: float = 300) -> float:
+        """Until the primary streams to exactly the replicas without an upstream and each upstream to its own."""
+        want = {PRIMARY: set(self.lab) - set(upstreams)}
+        for r, up in upstreams.items():
+            want.setdefault(up, set()).add(r)
+        seen: dict[str, set[str]] = {}
+
+        def probe() -> bool:
+            seen.update({node: self.senders(node) for node in want})
+            return all(seen[node] == names for node, names in want.items())
+        ok, waited = wait_for(probe, timeout)
+        if not ok:
+            raise RuntimeError(f'fanout: not streaming as configured after {timeout:.0f} s: want {want}, see {seen}')
+        return waited
+
+    def fanout_measure(self, label: str, upstreams: dict[str, str]) -> dict[str, Any]:
+        """pgbench at --rate for --lag-seconds on the primary. Meanwhile one psql session per node samples: the primary its
+        current LSN every 0.2 s, each replica its replayed LSN every second, each sending node its pg_stat_replication every
+        second; the walsenders' CPU on each sending node is read before and after. See lsn_lag_samples()."""
+        n = self.args.lag_seconds
+        sending = [PRIMARY] + sorted(set(upstreams.values()))
+        lead = 3.0 + 0.2 * len(self.lab)                 # for the samplers' docker exec and psql to start
+        start = time.time() + lead
+        until = start + n + 8                            # past the end of pgbench -T n, which starts a little after `start`
+        jobs = [(PRIMARY, 'lsn', LSN_SQL, 0.2)] + [(r, 'lsn', LSN_SQL, 1.0) for r in self.lab] + [(node, 'senders', SENDERS_SQL, 1.0) for node in sending]
+        outs: dict[tuple[str, str], tuple[int, str, str]] = {}
+
+        def sample(node: str, kind: str, sql: str, interval: float) -> None:
+            proc = subprocess.run(['docker', 'exec', '-i', node, 'runuser', '-u', 'postgres', '--', 'psql', '-XAtq', '-F,', '-v', 'ON_ERROR_STOP=1'],
+                                  input=sampler_script(sql, interval, until, until - time.time() + 5), capture_output=True, text=True, check=False)
+            outs[(node, kind)] = (proc.returncode, proc.stdout, proc.stderr)
+
+        threads = [threading.Thread(target=sample, args=job, daemon=True) for job in jobs]
+        for thread in threads:
+            thread.start()
+        time.sleep(max(0.0, start - time.time()))
+        load0 = loadavg()
+        cpu0 = {node: walsender_ticks(dexec(node, 'sh', '-c', WALSENDER_PROBE)) for node in sending}
+        t0 = time.time()
+        log(f'fanout {label}: pgbench -R {self.args.rate} for {n} s, {len(self.lab)} replicas sampled')
+        bench = self.pgbench(n)
+        t1 = time.time()
+        cpu1 = {node: walsender_ticks(dexec(node, 'sh', '-c', WALSENDER_PROBE)) for node in sending}
+        load1 = loadavg()
+        for thread in threads:
+            thread.join(max(5.0, until - time.time() + 120))
+        failed = {f'{node} {kind}': (rc, err[-300:]) for (node, kind), (rc, dummy, err) in outs.items() if rc != 0}
+        if failed or len(outs) != len(jobs):
+            raise RuntimeError(f'fanout {label}: samplers failed or did not end: {failed}; {len(outs)} of {len(jobs)} ended')
+        primary = parse_lsn_samples(outs[(PRIMARY, 'lsn')][1])
+        replicas = {r: parse_lsn_samples(outs[(r, 'lsn')][1]) for r in self.lab}
+        samples = lsn_lag_samples(primary, replicas, t0, t1)
+        sent = [dict(x, t=round(x['epoch'] - t0, 2)) for node in sending for x in parse_sender_samples(outs[(node, 'senders')][1])
+                if t0 <= x['epoch'] <= t1 and x['replica'] in self.lab and upstreams.get(x['replica'], PRIMARY) == node]
+        for x in sent:
+            del x['epoch']
+        firsts = [series[0][0] - t0 for series in [primary, *replicas.values()] if series]
+        if firsts and max(firsts) > 0:
+            log(f'fanout {label}: a sampler began {max(firsts):.1f} s after pgbench started (its first seconds are not sampled)')
+        res = {'label': label, 'replicas': len(self.lab), 'rate': self.args.rate, 'seconds': n, 'window_s': round(t1 - t0, 2),
+               'tps': bench['tps'], 'latency_ms': bench['latency_ms'], 'load_start': load0, 'load_end': load1,
+               'summary': lag_summary(samples),                # the samples themselves are not kept (thousands with 20 replicas)
+               'replay_lag_summary': lag_summary(sent),       # PostgreSQL's replay_lag, on the node each replica streams from
+               'per_replica': {r: lag_summary([x for x in samples if x['replica'] == r]) for r in self.lab},
+               'last_sampler_start_s': round(max(firsts), 2) if firsts else None,
+               'walsenders': {node: walsender_cpu(cpu0[node][1], cpu1[node][1], cpu1[node][0], t1 - t0) for node in sending}}
+        log(f'fanout {label}: lag {res["summary"]}, walsender CPU {res["walsenders"]}, tps {res["tps"]}')
+        return res
+
+    def phase_fanout(self) -> None:
+        image = self.preinstalled()
+        sizes = sorted(set(self.args.fanout_sizes))
+        points: list[dict[str, Any]] = []
+        runs: list[dict[str, Any]] = []
+        data: dict[str, Any] = {'points': points, 'runs': runs, 'rate': self.args.rate, 'seconds': self.args.lag_seconds,
+                                'scale': self.args.fanout_scale, 'sizes': sizes, 'image': image,
+                                'sample_interval_s': {'primary': 0.2, 'replicas': 1.0, 'pg_stat_replication': 1.0}}
+        for n in sizes:
+            res = self.deploy_playbook(f'fanout-{n}', replica_names(n), image=image)
+            res['replicas'] = n
+            res['executions'] = remote_executions(res['_data'])
+            runs.append(res)
+            db = self.bench_db(scale=self.args.fanout_scale)
+            self.wait_replayed(self.lab)
+            point = self.fanout_measure(f'{n} replicas', {})
+            point.update({'layout': 'direct', 'deploy_wall_s': res['wall_s'], 'db': db})
+            points.append(point)
+            self.record('fanout', data)
+        big = sizes[-1]
+        if big < 3:
+            log('fanout: the cascading variant needs 3 replicas or more (two upstreams and one below them): skipped')
+        else:
+            upstreams = cascade_upstreams(self.lab)
+            hostvars = {r: {'catmaid_replication_upstream': up} for r, up in upstreams.items()}
+            log(f'fanout: {len(upstreams)} replica(s) re-pointed to stream from {", ".join(sorted(set(upstreams.values())))} (site.yml)')
+            res = self.ansible.play('fanout-cascade', self.site, self.lab, self.tree, hostvars=hostvars)
+            res['replicas'] = big
+            res['changed'] = changed_per_host(res['stats'])
+            res['executions'] = remote_executions(res['_data'])
+            runs.append(res)
+            waited = self.wait_topology(upstreams)
+            self.wait_replayed(self.lab)
+            point = self.fanout_measure(f'{big} replicas, cascading', upstreams)
+            point.update({'layout': 'cascade', 'upstreams': sorted(set(upstreams.values())), 'cascading': len(upstreams),
+                          'repoint_wall_s': res['wall_s'], 'repoint_changed_total': res['changed_total'], 'topology_waited_s': waited})
+            points.append(point)
+            self.record('fanout', data)
+            later = self.args.phases[self.args.phases.index('fanout') + 1:]
+            if later or self.args.keep:     # the lab as the other phases expect it: every replica streaming from the primary
+                back = self.ansible.play('fanout-direct-again', self.site, self.lab, self.tree)
+                back['replicas'] = big
+                back['changed'] = changed_per_host(back['stats'])
+                runs.append(back)
+                self.wait_topology({})
+                log(f'fanout: every replica streams from the primary again ({back["wall_s"]} s, changed {back["changed_total"]})')
+        self.record('fanout', data)
 
     def run(self) -> None:
         log(f'machine: {self.results["machine"]}')
         try:
             for phase in self.args.phases:
                 start, load0 = now(), loadavg()
-                getattr(self, f'phase_{phase}')()
+                getattr(self, f'phase_{phase.replace("-", "_")}')()
                 self.results['phases'][phase].update({'started': start, 'load_start': load0, 'load_end': loadavg(), 'commit': self.sha})
                 self.save()
         finally:
@@ -996,11 +1266,147 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def lag_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    if not samples:
+        return {'samples': 0}
     secs = [s['lag_s'] for s in samples]
     byts = [s['lag_bytes'] for s in samples]
     return {'samples': len(samples), 'p50_s': round(percentile(secs, 0.5), 4), 'p99_s': round(percentile(secs, 0.99), 4),
             'max_s': round(max(secs), 4) if secs else None, 'p50_bytes': round(percentile(byts, 0.5)),
             'p99_bytes': round(percentile(byts, 0.99)), 'max_bytes': max(byts) if byts else None}
+
+
+def marginal_costs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The automation's cost per added replica between the smallest and the largest deployment (issue 17 item 3):
+    remote executions, controller CPU seconds and wall seconds per replica, the wall ratio largest / smallest, and the
+    same per step between consecutive sizes. Each run: replicas, wall_s, executions_total, controller_cpu.total_s."""
+    by_n = {r['replicas']: r for r in runs}
+    if len(by_n) < 2:
+        return {}
+    sizes = sorted(by_n)
+
+    def cost(small: int, big: int) -> dict[str, Any]:
+        a, b = by_n[small], by_n[big]
+        cpu_a, cpu_b = (a.get('controller_cpu') or {}).get('total_s'), (b.get('controller_cpu') or {}).get('total_s')
+        return {'from': small, 'to': big,
+                'executions_per_replica': round((b['executions_total'] - a['executions_total']) / (big - small), 1),
+                'cpu_s_per_replica': round((cpu_b - cpu_a) / (big - small), 2) if cpu_a is not None and cpu_b is not None else None,
+                'wall_s_per_replica': round((b['wall_s'] - a['wall_s']) / (big - small), 2)}
+
+    out = cost(sizes[0], sizes[-1])
+    out.update({'n_min': sizes[0], 'n_max': sizes[-1], 'wall_ratio': round(by_n[sizes[-1]]['wall_s'] / by_n[sizes[0]]['wall_s'], 3),
+                'steps': [cost(a, b) for a, b in zip(sizes, sizes[1:])]})
+    return out
+
+
+def cascade_upstreams(replicas: list[str], upstreams: int = 2) -> dict[str, str]:
+    """catmaid_replication_upstream per cascading replica: every replica after the first `upstreams` streams from one of
+    them, in turn (half each with two)."""
+    heads = replicas[:upstreams]
+    return {r: heads[i % len(heads)] for i, r in enumerate(replicas[upstreams:])} if heads else {}
+
+
+# One line per walsender of the node: its pid and /proc/<pid>/stat, after the clock ticks per second (run with sh -c).
+WALSENDER_PROBE = ('getconf CLK_TCK; for d in /proc/[0-9]*; do c=$(tr "\\0" " " < "$d/cmdline" 2>/dev/null) || continue; '
+                   'case "$c" in "postgres: "*walsender*) s=$(cat "$d/stat" 2>/dev/null) && echo "${d#/proc/} $s";; esac; done')
+
+
+def walsender_ticks(raw: str) -> tuple[int, dict[int, int]]:
+    """WALSENDER_PROBE's output: (clock ticks per second, {pid: utime + stime in ticks})."""
+    lines = [line for line in raw.splitlines() if line.strip()]
+    ticks = {}
+    for line in lines[1:]:
+        pid, stat = line.split(' ', 1)
+        fields = stat.rsplit(')', 1)[1].split()        # after the command name: state, ppid, ... utime (14th), stime (15th)
+        ticks[int(pid)] = int(fields[11]) + int(fields[12])
+    return int(lines[0]), ticks
+
+
+def walsender_cpu(before: dict[int, int], after: dict[int, int], clk_tck: int, seconds: float) -> dict[str, Any]:
+    """CPU of a node's walsenders between two readings: each one still there at the end counts its ticks since the first
+    reading (all of them when it started in between); seconds and percent of one core over `seconds`."""
+    ticks = sum(value - before.get(pid, 0) for pid, value in after.items())
+    cpu_s = ticks / clk_tck
+    return {'cpu_s': round(cpu_s, 2), 'percent_of_one_core': round(100 * cpu_s / seconds, 1) if seconds > 0 else None,
+            'walsenders': len(after)}
+
+
+# The fan-out sampler: one psql session per node that samples until an absolute time (epoch), then quits.
+LSN_SQL = ("SELECT extract(epoch FROM clock_timestamp()), pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() "
+           "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, '0/0')")
+SENDERS_SQL = ("SELECT extract(epoch FROM clock_timestamp()), application_name, coalesce(extract(epoch FROM replay_lag), 0), "
+               "pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, replay_lsn) "
+               "FROM pg_stat_replication WHERE application_name LIKE 'bn-%'")
+
+
+def sampler_script(sql: str, interval: float, until: float, seconds: float) -> str:
+    """A psql script (psql -XAtq -F,) running `sql` every `interval` seconds until the epoch `until`, for at most about
+    `seconds` (the loop is unrolled: psql has no loop; it quits at the first check past `until`)."""
+    step = ('SELECT extract(epoch FROM clock_timestamp()) > %.3f AS bench_done \\gset\n\\if :bench_done\n\\q\n\\endif\n'
+            '%s;\nSELECT pg_sleep(%s) \\g /dev/null\n') % (until, sql, interval)
+    return step * (int(seconds / interval) + 5)
+
+
+def parse_lsn_samples(text: str) -> list[tuple[float, float]]:
+    """LSN_SQL's rows: (epoch, LSN in bytes), in order."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(',')
+        if len(parts) == 2 and parts[1]:
+            out.append((float(parts[0]), float(parts[1])))
+    return sorted(out)
+
+
+def parse_sender_samples(text: str) -> list[dict[str, Any]]:
+    """SENDERS_SQL's rows: epoch, replica, replay_lag seconds (PostgreSQL's), bytes behind the sending node."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(',')
+        if len(parts) == 4:
+            out.append({'epoch': float(parts[0]), 'replica': parts[1], 'lag_s': float(parts[2] or 0), 'lag_bytes': int(float(parts[3] or 0))})
+    return out
+
+
+def lsn_lag_samples(primary: list[tuple[float, float]], replicas: dict[str, list[tuple[float, float]]],
+                    t0: float, t1: float) -> list[dict[str, Any]]:
+    """Every replica sample (epoch, replayed LSN) within [t0, t1] against the primary's samples (epoch, current LSN):
+    lag_bytes, how far the replica's replay is behind the primary's LSN at the same moment (the primary's samples
+    interpolated linearly), and lag_s, how long ago the primary was at the replayed LSN (0 when nothing is behind; when
+    the primary was past it at its first sample already, the time since that sample: a lower bound). t is seconds since t0."""
+    primary = sorted(primary)
+    if not primary:
+        return []
+    times = [p[0] for p in primary]
+    lsns: list[float] = []
+    for p in primary:                                   # the current LSN never goes back
+        lsns.append(max(p[1], lsns[-1]) if lsns else p[1])
+
+    def lsn_at(t: float) -> float:
+        i = bisect.bisect_right(times, t)
+        if i == 0:
+            return lsns[0]
+        if i == len(times):
+            return lsns[-1]
+        ta, tb, la, lb = times[i - 1], times[i], lsns[i - 1], lsns[i]
+        return la + (lb - la) * (t - ta) / (tb - ta) if tb > ta else lb
+
+    out = []
+    for name in sorted(replicas):
+        for t, replayed in sorted(replicas[name]):
+            if t < t0 or t > t1 or t < times[0] or t > times[-1]:
+                continue
+            behind = max(0.0, lsn_at(t) - replayed)
+            if behind <= 0:
+                lag = 0.0
+            else:
+                j = bisect.bisect_left(lsns, replayed)   # the first sample at or past the replayed LSN
+                if j == 0:
+                    reached = times[0]
+                else:
+                    ta, tb, la, lb = times[j - 1], times[j], lsns[j - 1], lsns[j]
+                    reached = ta + (tb - ta) * (replayed - la) / (lb - la)
+                lag = max(0.0, t - reached)
+            out.append({'t': round(t - t0, 2), 'replica': name, 'lag_s': round(lag, 4), 'lag_bytes': int(round(behind))})
+    return out
 
 
 def profile(runs: list[dict[str, Any]], top: int = 25) -> list[dict[str, Any]]:
@@ -1040,9 +1446,10 @@ def machine() -> dict[str, Any]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description='catmaid.replication benchmarks (issue 8)')
-    parser.add_argument('--phases', default=','.join(PHASES),
-                        help=f'comma-separated subset of {",".join(PHASES)} (in this order; drift: one drift per managed item '
-                        'injected on the deployed lab, then one run of site.yml must fix each)')
+    parser.add_argument('--phases', default=','.join(DEFAULT_PHASES),
+                        help=f'comma-separated subset of {",".join(PHASES)}, run in the order given (default: {",".join(DEFAULT_PHASES)}; '
+                        'drift: one drift per managed item injected on the deployed lab, then one run of site.yml must fix each; '
+                        'scale-pre and fanout (issue 17 items 3 and 4) only when named)')
     parser.add_argument('--rounds', type=int, default=2, help='rounds of playbook vs by-hand deployment (alternating)')
     parser.add_argument('--conn-rounds', type=int, default=1, help='rounds of the per-task connection cost runs')
     parser.add_argument('--scale', type=int, default=70, help='pgbench scale of the clone database (70: about 1 GB)')
@@ -1051,6 +1458,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument('--lag-seconds', type=int, default=60, help='duration of each lag run')
     parser.add_argument('--lag-rounds', type=int, default=1, help='proxy + direct lag runs per round')
     parser.add_argument('--scale-replicas', default='1,2,4', help='replica counts of the scale-out runs')
+    parser.add_argument('--preinstalled', action='store_true',
+                        help=f'every bn-* container from {PREINSTALLED} (the roles\' packages installed; built when missing): '
+                        'deployments without apt (phases scale-pre and fanout always use it; not with phase deploy)')
+    parser.add_argument('--scale-pre-replicas', default='1,4,8', help='replica counts of phase scale-pre (PostgreSQL preinstalled)')
+    parser.add_argument('--fanout-sizes', default='1,5,10,20', help='replica counts of phase fanout; the largest also cascading')
+    parser.add_argument('--fanout-scale', type=int, default=5, help='pgbench scale of the fanout database (5: about 80 MB)')
+    parser.add_argument('--addone-base', type=int, default=2,
+                        help='phase addone: replicas of the running lab one is added to (deployed with that many when none runs)')
     parser.add_argument('--ref', default='HEAD', help="git ref of the collection to measure (exported to build/bench/trees), "
                         "or 'worktree' for the checkout as it is")
     parser.add_argument('--baseline-ref', default='', help='also deploy this ref in the deploy phase, alternately (before/after)')
@@ -1069,11 +1484,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     if args.quick:
         args.rounds, args.scale, args.clone_rounds, args.lag_seconds, args.scale_replicas = 1, 5, 1, 15, '1,2'
+        args.scale_pre_replicas, args.fanout_sizes, args.fanout_scale = '1,2', '1,3', 1
     args.phases = [p.strip() for p in args.phases.split(',') if p.strip()]
     unknown = set(args.phases) - set(PHASES)
     if unknown:
         parser.error(f'unknown phase(s): {", ".join(sorted(unknown))}')
     args.scale_replicas = [int(x) for x in str(args.scale_replicas).split(',')]
+    args.scale_pre_replicas = [int(x) for x in str(args.scale_pre_replicas).split(',')]
+    args.fanout_sizes = [int(x) for x in str(args.fanout_sizes).split(',')]
+    if min(args.scale_replicas + args.scale_pre_replicas + args.fanout_sizes + [args.addone_base]) < 1:
+        parser.error('replica counts must be 1 or more')
+    if args.preinstalled and 'deploy' in args.phases:
+        parser.error('--preinstalled: phase deploy compares package installations too; run it without --preinstalled')
     if run(['docker', 'image', 'inspect', IMAGE], check=False).returncode != 0:
         parser.error(f'image {IMAGE} missing: run `make images` (scripts/build-images.sh {RELEASE})')
     Bench(args).run()
