@@ -405,7 +405,8 @@ def describe_key(path: str) -> dict[str, Any]:
     try:
         with open(path, 'rb') as handle:
             key = serialization.load_pem_private_key(handle.read(), password=None)
-    except Exception as exc:  # pylint: disable=broad-exception-caught - any key the task would not keep (unsupported too)
+    # Any key the task would not keep counts as unreadable, an unsupported type too.
+    except Exception as exc:  # pylint: disable=broad-exception-caught
         out['error'] = type(exc).__name__
         return out
     kinds = ((rsa.RSAPrivateKey, 'RSA'), (ec.EllipticCurvePrivateKey, 'ECC'), (dsa.DSAPrivateKey, 'DSA'),

@@ -106,8 +106,8 @@ def test_describe_file_unreadable_is_said(tmp_path, monkeypatch):
 
 def test_describe_block_lines_only():
     text = 'local all all peer\n# BEGIN m\nhost a\nhost b\n# END m\n'
-    assert node_info.describe_block(text, '# {mark} m') == dict(begin=1, end=1, ordered=True, lines=['host a', 'host b'],
-                                                               final_newline=True, crlf=False)
+    expected = dict(begin=1, end=1, ordered=True, lines=['host a', 'host b'], final_newline=True, crlf=False)
+    assert node_info.describe_block(text, '# {mark} m') == expected
     swapped = node_info.describe_block('# END m\n# BEGIN m', '# {mark} m')
     assert swapped['ordered'] is False and swapped['lines'] is None and swapped['final_newline'] is False
     assert node_info.describe_block('x\r\n', '# {mark} m')['crlf'] is True
