@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from ansible_collections.catmaid.replication.plugins.module_utils._node import installed_packages
+
 
 def missing_packages(dpkg_output, wanted):
     """The names in ``wanted`` that dpkg-query does not list as installed.
@@ -15,11 +17,7 @@ def missing_packages(dpkg_output, wanted):
     dpkg does not know (unknown, or with a version such as ``nginx=1.22*``) count as missing, so
     apt runs for them.
     """
-    installed = set()
-    for entry in str(dpkg_output or '').split('|'):
-        fields = entry.split()
-        if len(fields) >= 2 and len(fields[1]) >= 2 and fields[1][1] == 'i':
-            installed.add(fields[0])
+    installed = installed_packages(dpkg_output)
     return [name for name in wanted if name not in installed]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Optional
 
+from ansible_collections.catmaid.replication.plugins.module_utils._node import block_in_place, describe_block
+
 
 def _state(node: Any, path: str) -> Optional[dict[str, Any]]:
     if not isinstance(node, dict):
@@ -51,32 +53,20 @@ def block_differs(node: Any, path: str, marker: str, block: str, mode: Optional[
     """True unless ``path`` holds the marked block exactly as ansible.builtin.blockinfile would write it.
 
     ``marker`` is blockinfile's marker with ``{mark}``; the default BEGIN and END marks. Proven only
-    when node_info returned the file's text, each marker line occurs once, BEGIN before END, and the
-    lines between are the lines of ``block``.
+    when node_info described the block (its option blocks) or returned the file's text, each marker line
+    occurs once, BEGIN before END, the lines between are the lines of ``block``, and the file ends with a
+    line break and has no carriage return.
     """
     current = _state(node, path)
     if current is None or not current.get('exists') or current.get('link') or current.get('type') != 'file':
         return True
-    found = current.get('block')
-    if isinstance(found, dict):     # node_info's option blocks: where the block is, not the file's text
-        if found.get('crlf') or not found.get('final_newline') or found.get('begin') != 1 or found.get('end') != 1:
+    found = current.get('block')        # node_info's option blocks: where the block is, not the file's text
+    if not isinstance(found, dict):
+        text = current.get('content')
+        if not isinstance(text, str):
             return True
-        if not found.get('ordered') or found.get('lines') != str(block).splitlines():
-            return True
-        return _attributes_differ(current, mode, owner, group)
-    text = current.get('content')
-    if not isinstance(text, str) or '\r' in text:
-        return True
-    lines = text.splitlines()
-    begin, end = marker.replace('{mark}', 'BEGIN'), marker.replace('{mark}', 'END')
-    if lines.count(begin) != 1 or lines.count(end) != 1:
-        return True
-    first, last = lines.index(begin), lines.index(end)
-    if last < first or lines[first + 1:last] != str(block).splitlines():
-        return True
-    if not text.endswith('\n'):
-        return True
-    return _attributes_differ(current, mode, owner, group)
+        found = describe_block(text, marker)
+    return not block_in_place(found, block) or _attributes_differ(current, mode, owner, group)
 
 
 class FilterModule:

@@ -285,6 +285,7 @@ from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.catmaid.replication.plugins.module_utils import _pg
+from ansible_collections.catmaid.replication.plugins.module_utils._node import describe_block, installed_packages
 from ansible_collections.catmaid.replication.plugins.module_utils._role import plan
 
 MAX_CONTENT = 1024 * 1024
@@ -331,31 +332,9 @@ def describe_file(path: str, want_content: bool) -> dict[str, Any]:
     return out
 
 
-def describe_block(text: str, marker: str) -> dict[str, Any]:
-    """Where ``marker`` (blockinfile's, with ``{mark}``) puts its block in ``text``: the marker lines' counts,
-    whether BEGIN comes first, the lines between the first BEGIN and END, and the line ends. Only this comes
-    back for such a file, not its text (pg_hba.conf may hold an LDAP or RADIUS secret)."""
-    lines = text.splitlines()
-    begin, end = marker.replace('{mark}', 'BEGIN'), marker.replace('{mark}', 'END')
-    out: dict[str, Any] = dict(begin=lines.count(begin), end=lines.count(end), ordered=False, lines=None,
-                               final_newline=text.endswith('\n'), crlf='\r' in text)
-    if out['begin'] and out['end']:
-        first, last = lines.index(begin), lines.index(end)
-        if first < last:
-            out.update(ordered=True, lines=lines[first + 1:last])
-    return out
-
-
 def parse_dpkg(output: str, wanted: list[str]) -> dict[str, bool]:
-    """Which of ``wanted`` ``dpkg-query --showformat='${Package} ${db:Status-Abbrev}|'`` lists as installed.
-
-    As the filter catmaid.replication.missing_packages reads it: the status's second letter ``i``.
-    """
-    installed = set()
-    for entry in (output or '').split('|'):
-        parts = entry.split()
-        if len(parts) >= 2 and len(parts[1]) >= 2 and parts[1][1] == 'i':     # the current state: installed
-            installed.add(parts[0])
+    """Which of ``wanted`` dpkg-query lists as installed (as the filter catmaid.replication.missing_packages reads it)."""
+    installed = installed_packages(output)
     return {name: name in installed for name in wanted}
 
 
