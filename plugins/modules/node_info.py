@@ -82,6 +82,13 @@ options:
       - Connect to the local PostgreSQL server with the connection options and read its state.
     type: bool
     default: false
+  extensions:
+    description:
+      - With O(postgres), also name the packages that hold the files of the extensions every database uses
+        (RV(postgres.extension_packages)), for the replicas to install them (see module
+        catmaid.replication.pg_replication_info, option O(catmaid.replication.pg_replication_info#module:extensions)).
+    type: bool
+    default: false
   settings_file:
     description:
       - With O(postgres), the configuration file whose settings waiting for a restart are returned
@@ -257,6 +264,16 @@ postgres:
     standbys:
       description: Rows in pg_stat_replication.
       type: int
+    extension_packages:
+      description:
+        - With O(extensions), the packages (C(dpkg-query -S)) that hold the control files and C libraries of the
+          extensions used in any database that allows connections, sorted; null when they could not be read
+          (RV(postgres.extensions_error)).
+      type: list
+      elements: str
+    extensions_error:
+      description: Why the extensions could not be read, with O(extensions).
+      type: str
     slots_in_force:
       description: max_replication_slots in force.
       type: int
@@ -284,7 +301,7 @@ import stat
 from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.catmaid.replication.plugins.module_utils import _pg
+from ansible_collections.catmaid.replication.plugins.module_utils import _extensions, _pg
 from ansible_collections.catmaid.replication.plugins.module_utils._node import describe_block, installed_packages
 from ansible_collections.catmaid.replication.plugins.module_utils._role import plan
 
@@ -406,9 +423,18 @@ def read_postgres(module: AnsibleModule) -> dict[str, Any]:
         return dict(connected=False, error=str(exc).strip())
     conn.autocommit = True
     try:
-        return query_postgres(conn, params)
+        out = query_postgres(conn, params)
     except _pg.psycopg2.Error as exc:
         return dict(connected=False, error=str(exc).strip())
+    try:
+        if params['extensions']:
+            try:
+                extensions = _extensions.read_extensions(module, conn)
+                owners = _extensions.file_packages(module, extensions)
+                out['extension_packages'] = sorted({name.strip() for value in owners.values() for name in value.split(',')})
+            except _pg.psycopg2.Error as exc:
+                out.update(extension_packages=None, extensions_error=str(exc).strip())
+        return out
     finally:
         conn.close()
 
@@ -504,6 +530,7 @@ def main() -> None:
         services=dict(type='list', elements='str', default=[]),
         nginx_test=dict(type='bool', default=False),
         postgres=dict(type='bool', default=False),
+        extensions=dict(type='bool', default=False),
         settings_file=dict(type='path'),
         role=dict(type='str'),
         role_password=dict(type='str', no_log=True),

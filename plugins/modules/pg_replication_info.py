@@ -99,6 +99,29 @@ options:
         reads fall further behind. Checks nothing on a primary.
     type: bool
     default: false
+  extensions:
+    description:
+      - Also read, in every database that allows connections, the extensions it uses and whether this server can
+        load them (RV(extensions)), that is a control file for the installed version and every C library their
+        functions load. A physical standby has the primary's catalog but not its files, so a replica without an
+        extension's package (PostGIS, for example) fails every query that uses it.
+      - Telling whether a library file exists needs a superuser (or C(pg_read_server_files) and the C(pg_config)
+        view); otherwise it is unknown. The packages that hold the files found are looked up with C(dpkg-query -S)
+        (RV(extension_packages)).
+    type: bool
+    default: false
+  expect_extensions:
+    description:
+      - Fail naming each extension of any database that this server cannot load (implies O(extensions)), with
+        the files missing and the packages that hold them when O(extension_packages) names them. An unknown
+        library (no privilege to look) fails too.
+    type: bool
+    default: false
+  extension_packages:
+    description:
+      - Path to package, as RV(extension_packages) of a node that has the files (the primary), so that the failure of
+        O(expect_extensions) names the packages to install.
+    type: dict
 extends_documentation_fragment:
   - catmaid.replication.connection
   - ansible.builtin.action_common_attributes
@@ -162,6 +185,22 @@ EXAMPLES = r"""
   catmaid.replication.pg_replication_info:
     expect_streaming: true
     max_lag_bytes: 16777216
+
+- name: Read the primary's extensions and the packages that hold their files
+  become: true
+  become_user: postgres
+  catmaid.replication.pg_replication_info:
+    extensions: true
+  register: primary_state
+  delegate_to: "{{ groups['primary'][0] }}"
+  run_once: true
+
+- name: Fail naming each extension this replica cannot load, and the packages to install
+  become: true
+  become_user: postgres
+  catmaid.replication.pg_replication_info:
+    expect_extensions: true
+    extension_packages: "{{ primary_state.extension_packages }}"
 """
 
 RETURN = r"""
@@ -512,6 +551,49 @@ problems:
   type: list
   elements: str
   sample: ["replica2: replay lag 123456 bytes > 100000", "replica3: not connected"]
+extensions:
+  description:
+    - With O(extensions) or O(expect_extensions), one entry per extension of each database that allows
+      connections (an entry with C(error) for a database that could not be read).
+  returned: when asked for
+  type: list
+  elements: dict
+  contains:
+    database:
+      description: The database.
+      type: str
+    name:
+      description: The extension (C(pg_extension.extname)).
+      type: str
+    version:
+      description: Its installed version in that database.
+      type: str
+    available:
+      description: Whether this server has a control file for that version (C(pg_available_extension_versions)).
+      type: bool
+    control_file:
+      description: Where that control file is (C(SHAREDIR/extension/NAME.control)), null when unknown.
+      type: str
+    libraries:
+      description:
+        - The C libraries its functions load, each with C(library) (as C(pg_proc.probin) names it), C(paths) (the
+          files PostgreSQL tries), C(found) (V(true), V(false), or null when it cannot tell, with C(why)) and
+          C(path) (the file found).
+      type: list
+      elements: dict
+    error:
+      description: Why the database's extensions could not be read.
+      type: str
+  sample:
+    - {database: catmaid, name: postgis, version: 3.1.1, available: true,
+       control_file: /usr/share/postgresql/13/extension/postgis.control,
+       libraries: [{library: $libdir/postgis-3, found: true, path: /usr/lib/postgresql/13/lib/postgis-3.so,
+                    paths: [/usr/lib/postgresql/13/lib/postgis-3, /usr/lib/postgresql/13/lib/postgis-3.so], why: ""}]}
+extension_packages:
+  description: Path to package (C(dpkg-query -S)) of the extension files found on this server; {} without dpkg.
+  returned: when asked for
+  type: dict
+  sample: {/usr/lib/postgresql/13/lib/postgis-3.so: postgresql-13-postgis-3}
 queries:
   description: The SQL statements run.
   returned: always
@@ -522,7 +604,7 @@ queries:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.catmaid.replication.plugins.module_utils import _pg
+from ansible_collections.catmaid.replication.plugins.module_utils import _extensions, _pg
 from ansible_collections.catmaid.replication.plugins.module_utils._lag import (
     DEFAULT_MAX_ARCHIVE_READY_SECONDS,
     archive_ready_query,
@@ -619,6 +701,9 @@ def main() -> None:
         expect_replaying=dict(type='bool', default=False),
         max_archive_ready_seconds=dict(type='float', default=DEFAULT_MAX_ARCHIVE_READY_SECONDS),
         apply_delays=dict(type='dict'),
+        extensions=dict(type='bool', default=False),
+        expect_extensions=dict(type='bool', default=False),
+        extension_packages=dict(type='dict'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -643,6 +728,9 @@ def main() -> None:
     pg_errors = (_pg.psycopg2.Error,) if _pg.psycopg2 is not None else ()
     try:
         result = collect(conn)
+        if params['extensions'] or params['expect_extensions']:
+            result['extensions'] = _extensions.read_extensions(module, conn)
+            result['extension_packages'] = _extensions.file_packages(module, result['extensions'])
     except pg_errors as exc:
         module.fail_json(msg=f'PostgreSQL error while reading the replication status: {str(exc).strip()}')
     except ValueError as exc:
@@ -658,6 +746,8 @@ def main() -> None:
                                   expect_replaying=params['expect_replaying'],
                                   max_archive_ready_seconds=params['max_archive_ready_seconds'],
                                   apply_delays=apply_delays)
+    if params['expect_extensions']:
+        result['problems'] += _extensions.problems(result['extensions'], params['extension_packages'], result['role'])
     if not result['read_all_stats']:
         module.warn(f"{params['login_user']} is neither a superuser nor a member of pg_monitor "
                     '(pg_read_all_stats): the states, positions and lags of the standbys are hidden (null)')

@@ -34,6 +34,8 @@ SET_WIDE = ('catmaid_replication_user', 'catmaid_replication_use_proxy', 'catmai
             'catmaid_replication_archive_host', 'catmaid_replication_archive_shared_dir',
             'catmaid_replication_archive_dir', 'catmaid_replication_ca_dir', 'catmaid_replication_postgresql_version',
             'catmaid_replication_synchronous')
+# How long replay on a standby waits for a conflicting query (postgresql.conf time settings, -1 forever).
+STANDBY_DELAYS = ('catmaid_replication_max_standby_streaming_delay', 'catmaid_replication_max_standby_archive_delay')
 # Settings resolve() needs: the role catmaid.replication.catmaid_replication gives them all (its
 # defaults/main.yml is the one place of their defaults, so none is repeated here).
 REQUIRED = ('catmaid_replication_primary_group', 'catmaid_replication_replicas_group', 'catmaid_replication_use_proxy',
@@ -217,6 +219,18 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
             raise TopologyError(
                 f'Invalid value(s) for {host}: {", ".join(bad)}. Nothing was changed; fix them in the inventory '
                 'or in -e.')
+    for host in nodes:
+        for name in STANDBY_DELAYS:
+            given = value(host, name)
+            if given is None:
+                continue
+            try:
+                if str(given).strip() != '-1':
+                    parse_apply_delay(given)
+            except ValueError:
+                raise TopologyError(
+                    f'{name} of {host} must be -1 (wait for the query forever), 0, or a whole number with a unit: ms, s, min, '
+                    f"h or d, such as '30s' or '5min' (at most 24 days); got {given!r}. Nothing was changed.") from None
     for name in SET_WIDE:
         seen = {host: _norm(value(host, name)) for host in nodes}
         if len(set(seen.values())) > 1:

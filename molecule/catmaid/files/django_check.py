@@ -44,10 +44,38 @@ out = {
     'cache_backend': settings.CACHES['default']['BACKEND'],
     'cache_options': settings.CACHES['default'].get('OPTIONS', {}),
     'session_engine': settings.SESSION_ENGINE,
-    'nolastlogin_installed': apps.is_installed('nolastlogin'),
+    'readonly_lastlogin_installed': apps.is_installed('catmaid_readonly_lastlogin'),
     'installed_apps_type': type(settings.INSTALLED_APPS).__name__,
     'no_update_last_login': settings.NO_UPDATE_LAST_LOGIN,
 }
+
+
+class LoginProbe:
+    """A user as django.contrib.auth's update_last_login sees it: it sets last_login and saves."""
+    last_login = None
+
+    def __init__(self):
+        self.saved = []
+
+    def save(self, **kwargs):
+        self.saved.append(kwargs.get('update_fields'))
+
+
+# What a login does after authenticating: send user_logged_in. With the role's app no receiver may
+# write last_login; then, as the control, with Django's receiver connected again it must.
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.models import update_last_login  # noqa: E402
+from django.contrib.auth.signals import user_logged_in  # noqa: E402
+
+probe = LoginProbe()
+user_logged_in.send(sender=get_user_model(), request=None, user=probe)
+out['login_saved_fields'] = probe.saved
+user_logged_in.connect(update_last_login, dispatch_uid='update_last_login')
+control = LoginProbe()
+user_logged_in.send(sender=get_user_model(), request=None, user=control)
+out['control_saved_fields'] = control.saved
+user_logged_in.disconnect(update_last_login, dispatch_uid='update_last_login')
+
 stats = dict(line.split()[1:3] for line in memcached(b'stats settings').decode().splitlines() if line.startswith('STAT '))
 out['memcached_item_size_max'] = int(stats['item_size_max'])
 

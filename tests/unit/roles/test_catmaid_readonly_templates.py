@@ -48,10 +48,17 @@ def render(template: str, **overrides: Any) -> str:
 def run_fragment(text: str, installed_apps: Any) -> dict[str, Any]:
     """Execute the fragment like settings.py does: in a namespace that already has INSTALLED_APPS."""
     namespace: dict[str, Any] = {'INSTALLED_APPS': installed_apps}
-    exec(compile(text, 'readonly_settings.py', 'exec'), namespace)  # pylint: disable=exec-used
+    saved = list(sys.path)
+    try:
+        exec(compile(text, 'readonly_settings.py', 'exec'), namespace)  # pylint: disable=exec-used
+        namespace['__sys_path_added'] = [p for p in sys.path if p not in saved]
+    finally:
+        sys.path[:] = saved
     return namespace
 
 
+APP = 'catmaid_readonly_lastlogin.apps.NoLastLoginConfig'
+APP_DIR = '/usr/local/lib/catmaid-readonly'
 VERSIONS = ['3.2', '3.2.25', '4.0.10', '4.1', '4.2.16', '5.1']
 BACKENDS = ['cache', 'file']
 SOCKETS = ['/run/catmaid-memcached/memcached.sock', '/run/other/m.sock']
@@ -86,17 +93,19 @@ def test_fragment_is_python_with_the_guides_settings(version, backend, socket, s
     else:
         assert ns['SESSION_ENGINE'] == 'django.contrib.sessions.backends.cache'
         assert 'SESSION_FILE_PATH' not in ns
-    assert ns['INSTALLED_APPS'] == ('django.contrib.auth', 'catmaid', 'nolastlogin')
+    assert ns['INSTALLED_APPS'] == ('django.contrib.auth', 'catmaid', APP)
+    assert ns['__sys_path_added'] == [APP_DIR]
     assert ns['NO_UPDATE_LAST_LOGIN'] is True
 
 
-@pytest.mark.parametrize('apps', [('a',), ['a'], ('a', 'nolastlogin')])
+@pytest.mark.parametrize('apps', [('a',), ['a'], ('a', APP)])
 def test_fragment_extends_tuple_or_list_once_even_when_run_twice(apps):
     text = render('readonly_settings.py.j2', catmaid_readonly_django_version='4.2')
     ns = run_fragment(text, apps)
     again = run_fragment(text, ns['INSTALLED_APPS'])
     assert type(again['INSTALLED_APPS']) is type(apps)
-    assert list(again['INSTALLED_APPS']).count('nolastlogin') == 1
+    assert list(again['INSTALLED_APPS']).count(APP) == 1
+    assert 'nolastlogin' not in again['INSTALLED_APPS']
     assert list(again['INSTALLED_APPS'])[0] == 'a'
 
 
@@ -184,3 +193,67 @@ def test_no_value_of_any_variable_adds_a_statement_to_the_fragment(variable, val
         assert ns['SESSION_FILE_PATH'] == value
     if variable == 'catmaid_readonly_memcached_socket':
         assert ns['CACHES']['default']['LOCATION'] == 'unix:' + value
+
+
+# -- the role's last_login app and the CORS files (issue 15) --------------------------------
+
+def test_the_app_the_fragment_names_is_the_one_the_role_installs():
+    text = render('readonly_settings.py.j2', catmaid_readonly_django_version='3.2')
+    ns = run_fragment(text, ('django.contrib.auth',))
+    package = ROLE / 'files' / 'catmaid_readonly_lastlogin'
+    module, cls = APP.rsplit('.', 1)
+    assert ns['__sys_path_added'] == [APP_DIR] and module.split('.')[0] == package.name
+    tree = ast.parse((package / 'apps.py').read_text())
+    config = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls]
+    assert config, f'{cls} missing from {package}/apps.py'
+    source = ast.unparse(config[0])
+    assert "dispatch_uid='update_last_login'" in source and "name = 'catmaid_readonly_lastlogin'" in source
+    tasks = (ROLE / 'tasks' / 'main.yml').read_text()
+    assert 'src: catmaid_readonly_lastlogin' in tasks and 'dest: "{{ __catmaid_readonly_app_dir }}/"' in tasks
+    assert render_value('{{ __catmaid_readonly_app_dir }}') == APP_DIR
+
+
+def _origin_ok(value: Any) -> bool:
+    import re  # pylint: disable=import-outside-toplevel
+    pattern = render_value('{{ __catmaid_readonly_origin_pattern }}')
+    return isinstance(value, str) and re.match(pattern, value) is not None
+
+
+def render_value(expression: str, **overrides: Any) -> str:
+    loader = DataLoader()
+    variables: dict[str, Any] = {}
+    for part in ('defaults', 'vars'):
+        variables.update(_trusted(loader.load_from_file(str(ROLE / part / 'main.yml'))))
+    variables.update(overrides)
+    return Templar(loader=loader, variables=variables).template(trust_as_template(expression))
+
+
+@pytest.mark.parametrize('origin', ['https://catmaid.example.org', 'http://10.0.0.5:8000', 'http://[fd00::5]:8080',
+                                    'https://main', 'http://catmaid-primary'])
+def test_an_origin_as_browsers_send_it_is_accepted(origin):
+    assert _origin_ok(origin)
+
+
+@pytest.mark.parametrize('origin', ['*', 'https://catmaid.example.org/', 'https://x.org/catmaid', 'ftp://x.org',
+                                    'https://x.org"; return 200 "', 'https://x.org;', 'https://x.org\n', 'https://x.org\nfoo',
+                                    'https://x org', '//x.org', 'https://', 'https://-x.org', 'https://x.org:', 'null'])
+def test_anything_else_is_refused_before_nginx_sees_it(origin):
+    assert not _origin_ok(origin.replace('\\n', '\n'))
+
+
+def test_the_maps_allow_only_the_listed_origins_and_the_snippet_uses_them():
+    maps = render('nginx-cors-maps.conf.j2', catmaid_readonly_cors_origins=['https://Main.Example.org', 'http://10.0.0.5:8000',
+                                                                             'https://main.example.org'])
+    assert maps.startswith('#') and MANAGED in maps.splitlines()[1]
+    entries = [line.strip() for line in maps.split('map $http_origin $catmaid_readonly_cors_origin {', 1)[1].split('}', 1)[0].splitlines()
+               if line.strip()]
+    assert entries == ['default "";', '"https://main.example.org" $http_origin;', '"http://10.0.0.5:8000" $http_origin;']
+    assert maps.count('{') == maps.count('}') == 5
+    none = render('nginx-cors-maps.conf.j2', catmaid_readonly_cors_origins=[])
+    assert 'default "";\n}' in none and '$http_origin;' not in none
+    snippet = render('nginx-cors.conf.j2')
+    for header, variable in [('Access-Control-Allow-Origin', 'origin'), ('Access-Control-Allow-Methods', 'methods'),
+                             ('Access-Control-Allow-Headers', 'headers'), ('Access-Control-Max-Age', 'max_age')]:
+        assert f'add_header {header} $catmaid_readonly_cors_{variable} always;' in snippet
+        assert f'$catmaid_readonly_cors_{variable} ' in maps
+    assert 'X-Authorization' in maps and 'if ($catmaid_readonly_cors_preflight)' in snippet and 'return 204;' in snippet

@@ -265,3 +265,20 @@ def test_slot_and_application_name_follow_the_inventory_name():
     conf = parse_conf(cfg.content)
     assert conf['primary_slot_name'] == 'replica_2_lab'
     assert "application_name='Replica-2.lab'" in conf['primary_conninfo']
+
+
+@pytest.mark.parametrize('major', MAJORS)
+def test_long_replica_reads_survive_vacuum_by_default(major):
+    """Issue 15: feedback on, and replay waits 5 min for a conflicting query (PostgreSQL's default: 30 s)."""
+    conf = settings(primary_conf(major, USER_VARS))
+    assert conf['hot_standby_feedback'] == 'on'
+    assert conf['max_standby_streaming_delay'] == '5min' and conf['max_standby_archive_delay'] == '5min'
+    assert replica_conf(major, USER_VARS) == primary_conf(major, USER_VARS)
+
+
+def test_the_standby_read_settings_can_be_changed_or_given_in_extra_settings():
+    conf = settings(primary_conf(15, dict(USER_VARS, catmaid_replication_hot_standby_feedback=False,
+                                          catmaid_replication_max_standby_streaming_delay=-1)))
+    assert conf['hot_standby_feedback'] == 'off' and conf['max_standby_streaming_delay'] == '-1'
+    text = primary_conf(15, dict(USER_VARS, catmaid_replication_extra_settings={'max_standby_archive_delay': '1h'}))
+    assert [line for line in text.splitlines() if line.startswith('max_standby_archive_delay')] == ["max_standby_archive_delay = '1h'"]

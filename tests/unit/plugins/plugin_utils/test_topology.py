@@ -5,6 +5,7 @@ defaults of roles/catmaid_replication/defaults/main.yml as the settings, as the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +311,17 @@ def test_naming_the_inventory_primary_streams_from_the_primary_now():
     after = topo4('r3', host, primary='r1')
     assert after['upstream'] == 'r1' and topo4('p', host, primary='r1')['downstreams'] == []
     assert 'r3' in topo4('r1', host, primary='r1')['downstreams']
+
+
+@pytest.mark.parametrize('value', ['5min', '30s', '-1', -1, 0, '0', '250ms', '1h'])
+def test_the_standby_delays_accept_postgresql_time_values(value):
+    for name in ('catmaid_replication_max_standby_streaming_delay', 'catmaid_replication_max_standby_archive_delay'):
+        assert topo('r1', host={'r2': {name: value}})['role'] == 'replica'
+
+
+@pytest.mark.parametrize('value', ['5', 300, "5min'\nfsync = off", 'forever', '-2', '30 days', True])
+def test_a_standby_delay_that_is_not_a_time_is_refused_before_anything_changes(value):
+    """A bare number would be milliseconds to PostgreSQL; a line end would write another setting."""
+    for name in ('catmaid_replication_max_standby_streaming_delay', 'catmaid_replication_max_standby_archive_delay'):
+        with pytest.raises(TopologyError, match=f'{name} of r2 must be -1 .*got {re.escape(repr(value))}'):
+            topo('p', host={'r2': {name: value}})

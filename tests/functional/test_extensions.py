@@ -1,0 +1,77 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Issue 15, extensions on replicas: catmaid.replication.pg_replication_info (options extensions and
+expect_extensions, which status.yml uses on every node) on a real primary and a real streaming standby.
+A physical standby has the primary's catalog but not its files: here an extension (pg_trgm, part of the
+server package) is given a C function whose library exists nowhere (its pg_proc row pointed at a missing
+file), so every node that has the catalog row lacks the file, as a replica without PostGIS's package does.
+The module must name the database, the extension and the library, with the package from the primary's
+dpkg lookup where the files exist, and pass for a database whose extensions all load."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+MODULE = 'catmaid.replication.pg_replication_info'
+
+
+def setup_extension(primary, broken: bool) -> None:
+    primary.psql('CREATE DATABASE labdb')
+    primary.psql('CREATE EXTENSION pg_trgm', db='labdb')
+    if broken:
+        # CREATE FUNCTION loads the library: made with pg_trgm's, then pointed at one that exists nowhere.
+        primary.psql("CREATE FUNCTION lab_missing(text) RETURNS text[] AS '$libdir/pg_trgm', 'show_trgm' LANGUAGE C; "
+                     "UPDATE pg_catalog.pg_proc SET probin = '$libdir/catmaid_lab_missing' WHERE proname = 'lab_missing'; "
+                     'ALTER EXTENSION pg_trgm ADD FUNCTION lab_missing(text)', db='labdb')
+
+
+def test_a_standby_that_cannot_load_an_extension_is_named_with_the_package(primary, make_standby, run_module):
+    setup_extension(primary, broken=True)
+    standby = make_standby(primary, 'standby', slot='standby')
+    assert standby.psql("SELECT count(*) FROM pg_proc WHERE proname = 'lab_missing'", db='labdb') == '1'
+    # On the primary: what its databases use and the packages of the files it has.
+    head = run_module(MODULE, dict(primary.connection_args(), extensions=True))
+    assert not head.get('failed'), head.get('msg')
+    trgm = [e for e in head['extensions'] if e['database'] == 'labdb' and e['name'] == 'pg_trgm'][0]
+    assert trgm['available'] and trgm['control_file'].endswith('/extension/pg_trgm.control')
+    libs = {lib['library']: lib for lib in trgm['libraries']}
+    assert libs['$libdir/pg_trgm']['found'] is True and libs['$libdir/catmaid_lab_missing']['found'] is False
+    plpgsql = [e for e in head['extensions'] if e['database'] == 'postgres' and e['name'] == 'plpgsql'][0]
+    assert [lib['found'] for lib in plpgsql['libraries']] == [True]
+    if shutil.which('dpkg-query'):
+        owner = head['extension_packages'].get(trgm['control_file'], '')
+        assert owner.startswith('postgresql-'), head['extension_packages']
+    # On the standby: the check fails naming the database, the extension and the library.
+    res = run_module(MODULE, dict(standby.connection_args(), expect_extensions=True,
+                                  extension_packages={libs['$libdir/pg_trgm']['path']: 'pkg-of-trgm',
+                                                      libs['$libdir/catmaid_lab_missing']['paths'][1]: 'pkg-lab-missing'}))
+    assert res.get('failed'), res
+    assert 'standby: extension pg_trgm' in res['msg'] and 'of database labdb cannot be loaded here' in res['msg']
+    assert 'the library $libdir/catmaid_lab_missing' in res['msg'] and 'install pkg-lab-missing here' in res['msg']
+    assert 'pkg-of-trgm' not in res['msg']      # its file is there
+    assert 'database postgres' not in res['msg'] and 'database template1' not in res['msg']
+    # The same without a package map: it still says which files are missing.
+    res = run_module(MODULE, dict(standby.connection_args(), expect_extensions=True))
+    assert res.get('failed') and 'install the package that holds these files here' in res['msg']
+
+
+def test_every_extension_loadable_passes_and_changes_nothing(primary, make_standby, run_module):
+    setup_extension(primary, broken=False)
+    standby = make_standby(primary, 'standby', slot='standby')
+    standby.wait_for("SELECT count(*) FROM pg_database WHERE datname = 'labdb'", '1')
+    for cluster in (primary, standby):
+        res = run_module(MODULE, dict(cluster.connection_args(), expect_extensions=True))
+        assert not res.get('failed'), res.get('msg')
+        assert res['changed'] is False and res['problems'] == []
+        assert {(e['database'], e['name']) for e in res['extensions']} >= {('labdb', 'pg_trgm'), ('labdb', 'plpgsql')}
+
+
+@pytest.mark.parametrize('user', ['monitor'])
+def test_without_the_privilege_to_look_the_library_is_unknown_and_fails(primary, run_module, user):
+    setup_extension(primary, broken=False)
+    primary.psql(f"CREATE ROLE {user} LOGIN PASSWORD 'monitor-secret' IN ROLE pg_monitor")
+    res = run_module(MODULE, dict(login_host='127.0.0.1', login_port=primary.port, login_user=user,
+                                  login_password='monitor-secret', expect_extensions=True))
+    assert res.get('failed') and 'cannot tell' in res['msg'], res
