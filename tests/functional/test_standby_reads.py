@@ -92,7 +92,6 @@ def test_the_collection_s_defaults_keep_a_long_replica_read_alive_through_vacuum
     assert conflicts == '0'
 
 
-
 @pytest.mark.parametrize('delay', ['1s'])
 def test_without_feedback_the_same_read_is_cancelled(primary, make_standby, delay):
     """The control: the test above fails when the settings do not protect the read."""

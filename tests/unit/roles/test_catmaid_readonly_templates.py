@@ -242,8 +242,8 @@ def test_anything_else_is_refused_before_nginx_sees_it(origin):
 
 
 def test_the_maps_allow_only_the_listed_origins_and_the_snippet_uses_them():
-    maps = render('nginx-cors-maps.conf.j2', catmaid_readonly_cors_origins=['https://Main.Example.org', 'http://10.0.0.5:8000',
-                                                                             'https://main.example.org'])
+    origins = ['https://Main.Example.org', 'http://10.0.0.5:8000', 'https://main.example.org']
+    maps = render('nginx-cors-maps.conf.j2', catmaid_readonly_cors_origins=origins)
     assert maps.startswith('#') and MANAGED in maps.splitlines()[1]
     entries = [line.strip() for line in maps.split('map $http_origin $catmaid_readonly_cors_origin {', 1)[1].split('}', 1)[0].splitlines()
                if line.strip()]
