@@ -52,6 +52,9 @@ def connect_params(params: dict[str, Any]) -> dict[str, Any]:
         connect_timeout=params['connect_timeout'],
         host=params['login_host'] or params['login_unix_socket'],
         application_name='catmaid.replication',
+        # The modules connect as superusers and name only pg_catalog's objects: no function, aggregate or
+        # operator a database owner created in another schema can stand in for one of them.
+        options='-c search_path=pg_catalog',
     )
     if params.get('login_password'):
         kw['password'] = params['login_password']

@@ -266,13 +266,14 @@ postgres:
       type: int
     extension_packages:
       description:
-        - With O(extensions), the packages (C(dpkg-query -S)) that hold the control files and C libraries of the
-          extensions used in any database that allows connections, sorted; null when they could not be read
-          (RV(postgres.extensions_error)).
+        - With O(extensions), the packages (C(dpkg-query -S)) that hold the control files and C libraries (under
+          C(PKGLIBDIR) and C(SHAREDIR/extension)) of the extensions used in any database that allows connections,
+          sorted; only Debian's PostgreSQL packages (C(postgresql-N), C(postgresql-N-NAME)), the names a replica may
+          install from them. Those of a database that could not be read are missing (RV(postgres.extensions_error)).
       type: list
       elements: str
     extensions_error:
-      description: Why the extensions could not be read, with O(extensions).
+      description: Why the extensions (of some databases) could not be read, with O(extensions); null when they could.
       type: str
     slots_in_force:
       description: max_replication_slots in force.
@@ -426,17 +427,15 @@ def read_postgres(module: AnsibleModule) -> dict[str, Any]:
         out = query_postgres(conn, params)
     except _pg.psycopg2.Error as exc:
         return dict(connected=False, error=str(exc).strip())
-    try:
-        if params['extensions']:
-            try:
-                extensions = _extensions.read_extensions(module, conn)
-                owners = _extensions.file_packages(module, extensions)
-                out['extension_packages'] = sorted({name.strip() for value in owners.values() for name in value.split(',')})
-            except _pg.psycopg2.Error as exc:
-                out.update(extension_packages=None, extensions_error=str(exc).strip())
-        return out
     finally:
         conn.close()
+    if params['extensions']:
+        read = _extensions.read_extensions(module)
+        owners = _extensions.file_packages(module, read)
+        out['extension_packages'] = _extensions.installable(name.strip() for value in owners.values() for name in value.split(','))
+        out['extensions_error'] = read['error'] or '; '.join(
+            f"database {e['database']}: {e['error']}" for e in read['extensions'] if e.get('error')) or None
+    return out
 
 
 def query_postgres(conn, params: dict[str, Any]) -> dict[str, Any]:

@@ -105,16 +105,21 @@ options:
         load them (RV(extensions)), that is a control file for the installed version and every C library their
         functions load. A physical standby has the primary's catalog but not its files, so a replica without an
         extension's package (PostGIS, for example) fails every query that uses it.
-      - Telling whether a library file exists needs a superuser (or C(pg_read_server_files) and the C(pg_config)
-        view); otherwise it is unknown. The packages that hold the files found are looked up with C(dpkg-query -S)
+      - Each library is looked for (C(pg_stat_file)) and loaded (C(LOAD), what a query does, which also finds a
+        missing dependency); both need a superuser, otherwise the answer is unknown. A missing control file is
+        reported (C(available)) but is no problem, since using an extension never reads it. The packages that
+        hold the files found under C(PKGLIBDIR) and C(SHAREDIR/extension) are looked up with C(dpkg-query -S)
         (RV(extension_packages)).
+      - Every connection of this read pins C(search_path) to C(pg_catalog) and limits statements to 10 s; a database
+        that cannot be read is an entry with its error, and no error of this read fails the module unless
+        O(expect_extensions) is set.
     type: bool
     default: false
   expect_extensions:
     description:
-      - Fail naming each extension of any database that this server cannot load (implies O(extensions)), with
-        the files missing and the packages that hold them when O(extension_packages) names them. An unknown
-        library (no privilege to look) fails too.
+      - Fail naming each extension of any database whose libraries this server cannot load (implies
+        O(extensions)), with the files missing and the packages that hold them when O(extension_packages) names
+        them. A library that cannot be checked (no privilege) and a database that cannot be read fail too.
     type: bool
     default: false
   extension_packages:
@@ -577,8 +582,8 @@ extensions:
     libraries:
       description:
         - The C libraries its functions load, each with C(library) (as C(pg_proc.probin) names it), C(paths) (the
-          files PostgreSQL tries), C(found) (V(true), V(false), or null when it cannot tell, with C(why)) and
-          C(path) (the file found).
+          files PostgreSQL tries), C(found) (the file exists), C(path) (the file found), C(loadable) (C(LOAD)
+          succeeded) and C(error); C(found) and C(loadable) are null when they cannot be told.
       type: list
       elements: dict
     error:
@@ -587,8 +592,12 @@ extensions:
   sample:
     - {database: catmaid, name: postgis, version: 3.1.1, available: true,
        control_file: /usr/share/postgresql/13/extension/postgis.control,
-       libraries: [{library: $libdir/postgis-3, found: true, path: /usr/lib/postgresql/13/lib/postgis-3.so,
-                    paths: [/usr/lib/postgresql/13/lib/postgis-3, /usr/lib/postgresql/13/lib/postgis-3.so], why: ""}]}
+       libraries: [{library: $libdir/postgis-3, found: true, loadable: true, path: /usr/lib/postgresql/13/lib/postgis-3.so,
+                    paths: [/usr/lib/postgresql/13/lib/postgis-3, /usr/lib/postgresql/13/lib/postgis-3.so], error: ""}]}
+extensions_error:
+  description: Why the extensions could not be read at all (null when they could), with O(extensions).
+  returned: when asked for
+  type: str
 extension_packages:
   description: Path to package (C(dpkg-query -S)) of the extension files found on this server; {} without dpkg.
   returned: when asked for
@@ -728,9 +737,6 @@ def main() -> None:
     pg_errors = (_pg.psycopg2.Error,) if _pg.psycopg2 is not None else ()
     try:
         result = collect(conn)
-        if params['extensions'] or params['expect_extensions']:
-            result['extensions'] = _extensions.read_extensions(module, conn)
-            result['extension_packages'] = _extensions.file_packages(module, result['extensions'])
     except pg_errors as exc:
         module.fail_json(msg=f'PostgreSQL error while reading the replication status: {str(exc).strip()}')
     except ValueError as exc:
@@ -738,6 +744,11 @@ def main() -> None:
     finally:
         conn.close()
 
+    if params['extensions'] or params['expect_extensions']:
+        # Its own connections and errors: whatever a database holds, the replication status above stands.
+        read = _extensions.read_extensions(module)
+        result.update(extensions=read['extensions'], extensions_error=read['error'],
+                      extension_packages=_extensions.file_packages(module, read))
     result['problems'] = evaluate(result['in_recovery'], result['replicas'], result['wal_receiver'],
                                   result['replay'], max_lag_bytes=params['max_lag_bytes'],
                                   max_lag_seconds=params['max_lag_seconds'], expect_streaming=expect,
@@ -747,6 +758,8 @@ def main() -> None:
                                   max_archive_ready_seconds=params['max_archive_ready_seconds'],
                                   apply_delays=apply_delays)
     if params['expect_extensions']:
+        if result['extensions_error']:
+            result['problems'].append(f"{result['role']}: the extensions could not be read: {result['extensions_error']}")
         result['problems'] += _extensions.problems(result['extensions'], params['extension_packages'], result['role'])
     if not result['read_all_stats']:
         module.warn(f"{params['login_user']} is neither a superuser nor a member of pg_monitor "

@@ -225,7 +225,10 @@ def resolve(settings: Mapping[str, Any], groups: Mapping[str, list], host_vars: 
             if given is None:
                 continue
             try:
-                if str(given).strip() != '-1':
+                # Exactly as written into postgresql.conf: no space, no line end (a bare number would be ms).
+                if isinstance(given, bool) or not re.match(r'(-1|0|[0-9]+(ms|s|min|h|d))\Z', str(given)):
+                    raise ValueError(given)
+                if str(given) != '-1':
                     parse_apply_delay(given)
             except ValueError:
                 raise TopologyError(

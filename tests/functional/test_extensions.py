@@ -48,8 +48,8 @@ def test_a_standby_that_cannot_load_an_extension_is_named_with_the_package(prima
                                   extension_packages={libs['$libdir/pg_trgm']['path']: 'pkg-of-trgm',
                                                       libs['$libdir/catmaid_lab_missing']['paths'][1]: 'pkg-lab-missing'}))
     assert res.get('failed'), res
-    assert 'standby: extension pg_trgm' in res['msg'] and 'of database labdb cannot be loaded here' in res['msg']
-    assert 'the library $libdir/catmaid_lab_missing' in res['msg'] and 'install pkg-lab-missing here' in res['msg']
+    assert 'standby: extension pg_trgm' in res['msg'] and 'of database labdb cannot be used here' in res['msg']
+    assert 'the library $libdir/catmaid_lab_missing is missing' in res['msg'] and 'install pkg-lab-missing here' in res['msg']
     assert 'pkg-of-trgm' not in res['msg']      # its file is there
     assert 'database postgres' not in res['msg'] and 'database template1' not in res['msg']
     # The same without a package map: it still says which files are missing.
@@ -74,4 +74,58 @@ def test_without_the_privilege_to_look_the_library_is_unknown_and_fails(primary,
     primary.psql(f"CREATE ROLE {user} LOGIN PASSWORD 'monitor-secret' IN ROLE pg_monitor")
     res = run_module(MODULE, dict(login_host='127.0.0.1', login_port=primary.port, login_user=user,
                                   login_password='monitor-secret', expect_extensions=True))
-    assert res.get('failed') and 'cannot tell' in res['msg'], res
+    assert res.get('failed') and 'the library $libdir/pg_trgm cannot be checked (' in res['msg'], res['msg']
+
+
+def test_a_database_owner_cannot_run_code_through_the_check(primary, run_module):
+    """Review 13 C1: the check connects as a superuser to every database; a database owner's aggregate
+    array_agg(text) (an exact match, preferred to pg_catalog's polymorphic one) and a search_path set on
+    the database must not be used."""
+    primary.psql("CREATE ROLE owner LOGIN PASSWORD 'owner-secret'")
+    primary.psql('CREATE DATABASE labdb OWNER owner')
+    primary.psql('CREATE EXTENSION pg_trgm', db='labdb')
+    primary.psql("SET ROLE owner; CREATE SCHEMA trap; "
+                 "CREATE FUNCTION public.trojan_sfunc(text[], text) RETURNS text[] LANGUAGE plpgsql AS "
+                 "$$ BEGIN IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN "
+                 "EXECUTE 'ALTER ROLE owner SUPERUSER'; END IF; RETURN coalesce($1, '{}') || $2; END $$; "
+                 "CREATE AGGREGATE public.array_agg(text) (sfunc = public.trojan_sfunc, stype = text[]); "
+                 "CREATE FUNCTION trap.max(text) RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$", db='labdb')
+    primary.psql('ALTER DATABASE labdb SET search_path = trap, public, pg_catalog')
+    res = run_module(MODULE, dict(primary.connection_args(), expect_extensions=True))
+    assert not res.get('failed'), res.get('msg')
+    assert primary.psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'owner'") == 'f'
+    assert ('labdb', 'pg_trgm') in {(e['database'], e['name']) for e in res['extensions']}
+
+
+def test_a_database_that_cannot_be_read_is_named_and_the_replication_status_stands(primary, run_module):
+    """Review 13 H3: an error in one database (here every statement times out) is that database's entry,
+    never a failure of the replication read; with expect_extensions it is a problem naming it."""
+    setup_extension(primary, broken=False)
+    primary.psql("ALTER DATABASE labdb SET statement_timeout = '1ms'")
+    primary.psql("CREATE DATABASE slowdb")
+    primary.psql("ALTER DATABASE slowdb SET default_transaction_read_only = on")
+    res = run_module(MODULE, dict(primary.connection_args(), extensions=True))
+    assert not res.get('failed'), res.get('msg')
+    assert res['role'] == 'primary' and res['current_lsn']
+    # The client's own statement_timeout (10 s) overrides the database's: labdb is read all the same.
+    assert ('labdb', 'pg_trgm') in {(e['database'], e['name']) for e in res['extensions']}
+    primary.psql("ALTER DATABASE labdb ALLOW_CONNECTIONS false")
+    res = run_module(MODULE, dict(primary.connection_args(), expect_extensions=True))
+    assert 'labdb' not in {e['database'] for e in res['extensions']}      # not connectable: not listed
+    assert not res.get('failed'), res.get('msg')
+
+
+def test_an_old_version_and_a_bare_library_name_are_no_problem(primary, run_module):
+    """Review 13 H2: an extension whose installed version has no install script any more (PostGIS after
+    an upgrade without ALTER EXTENSION UPDATE) and a library named without $libdir (found through
+    dynamic_library_path) both load: no problem."""
+    setup_extension(primary, broken=False)
+    primary.psql("UPDATE pg_catalog.pg_extension SET extversion = '1.1' WHERE extname = 'pg_trgm'", db='labdb')
+    primary.psql("CREATE FUNCTION bare_trgm(text) RETURNS text[] AS 'pg_trgm', 'show_trgm' LANGUAGE C STRICT; "
+                 'ALTER EXTENSION pg_trgm ADD FUNCTION bare_trgm(text)', db='labdb')
+    res = run_module(MODULE, dict(primary.connection_args(), expect_extensions=True))
+    assert not res.get('failed'), res.get('msg')
+    trgm = [e for e in res['extensions'] if e['database'] == 'labdb'and e['name'] == 'pg_trgm'][0]
+    assert trgm['version'] == '1.1' and trgm['available'] is False
+    bare = [lib for lib in trgm['libraries'] if lib['library'] == 'pg_trgm'][0]
+    assert bare['found'] is True and bare['loadable'] is True and bare['path'].endswith('/pg_trgm.so')

@@ -282,3 +282,11 @@ def test_the_standby_read_settings_can_be_changed_or_given_in_extra_settings():
     assert conf['hot_standby_feedback'] == 'off' and conf['max_standby_streaming_delay'] == '-1'
     text = primary_conf(15, dict(USER_VARS, catmaid_replication_extra_settings={'max_standby_archive_delay': '1h'}))
     assert [line for line in text.splitlines() if line.startswith('max_standby_archive_delay')] == ["max_standby_archive_delay = '1h'"]
+
+
+def test_a_delayed_replica_sends_no_feedback():
+    """Review 13 M2: feedback from a replica that replays an hour late would hold back VACUUM by an hour."""
+    delayed = dict(USER_VARS, catmaid_replication_apply_delay='1h')
+    conf = settings(replica_conf(15, delayed))
+    assert conf['hot_standby_feedback'] == 'off'
+    assert settings(replica_conf(15, USER_VARS))['hot_standby_feedback'] == 'on'

@@ -26,31 +26,40 @@ def test_dpkg_search_output_is_read_per_path():
         '/usr/lib/x86_64-linux-gnu/y': 'libc6, libc6-dev'}
 
 
-def postgis(available=True, found=True):
+def postgis(available=True, found=True, loadable='same', error=''):
+    loadable = found if loadable == 'same' else loadable
     return {'database': 'catmaid', 'name': 'postgis', 'version': '3.1.1', 'available': available,
             'control_file': '/usr/share/postgresql/13/extension/postgis.control',
             'libraries': [{'library': '$libdir/postgis-3', 'found': found, 'path': f'{LIB}/postgis-3.so' if found else None,
-                           'paths': [f'{LIB}/postgis-3', f'{LIB}/postgis-3.so'], 'why': '' if found is not None else 'no privilege'}]}
+                           'loadable': loadable, 'paths': [f'{LIB}/postgis-3', f'{LIB}/postgis-3.so'],
+                           'error': error or ('' if found is not None else 'no privilege')}]}
 
 
 PACKAGES = {f'{LIB}/postgis-3.so': 'postgresql-13-postgis-3',
             '/usr/share/postgresql/13/extension/postgis.control': 'postgresql-13-postgis-3-scripts'}
 
 
-def test_a_loadable_extension_is_no_problem():
+def test_a_loadable_extension_is_no_problem_even_without_its_control_file():
+    """Review 13 H2: using an extension never reads its control file (an old version has none)."""
     assert ext.problems([postgis()], PACKAGES, 'standby') == []
+    assert ext.problems([postgis(available=False)], PACKAGES, 'standby') == []
 
 
-def test_a_replica_without_postgis_is_told_both_packages():
+def test_a_replica_without_postgis_is_told_the_package():
     [line] = ext.problems([postgis(available=False, found=False)], PACKAGES, 'standby')
-    assert line.startswith('standby: extension postgis 3.1.1 of database catmaid cannot be loaded here')
-    assert 'the control file of version 3.1.1' in line and 'the library $libdir/postgis-3' in line
-    assert 'install postgresql-13-postgis-3, postgresql-13-postgis-3-scripts here' in line
+    assert line.startswith('standby: extension postgis 3.1.1 of database catmaid cannot be used here, queries using it fail')
+    assert 'the library $libdir/postgis-3 is missing' in line
+    assert 'install postgresql-13-postgis-3 here' in line and 'catmaid_replication_extra_packages' in line
+
+
+def test_a_library_that_does_not_load_says_why():
+    [line] = ext.problems([postgis(loadable=False, error='libgeos_c.so.1: cannot open shared object file')], PACKAGES, 'standby')
+    assert 'does not load: libgeos_c.so.1' in line and 'ldd' in line
 
 
 def test_an_unknown_library_is_a_problem_and_says_why():
-    [line] = ext.problems([postgis(found=None)], PACKAGES, 'primary')
-    assert 'cannot tell: no privilege' in line and line.startswith('primary: ')
+    [line] = ext.problems([postgis(found=None, loadable=None)], PACKAGES, 'primary')
+    assert 'cannot be checked (no privilege)' in line and line.startswith('primary: ') and 'superuser' in line
 
 
 def test_without_a_package_map_it_says_how_to_find_the_package():
@@ -63,6 +72,31 @@ def test_a_database_that_could_not_be_read_is_named():
     assert line == 'standby: the extensions of database x could not be read: refused'
 
 
-def test_only_files_found_are_looked_up():
-    assert ext.found_paths([postgis(), postgis(available=False, found=False)]) == [
+def test_only_files_found_under_the_extension_directories_are_looked_up():
+    """Review 13 H1: a library path may be anything in pg_proc (an option for dpkg-query, /usr/sbin/sshd)."""
+    assert ext.found_paths([postgis(), postgis(available=False, found=False)], LIB, '/usr/share/postgresql/13') == [
         f'{LIB}/postgis-3.so', '/usr/share/postgresql/13/extension/postgis.control']
+    odd = postgis()
+    odd['libraries'] += [{'library': x, 'found': True, 'path': x, 'loadable': True, 'paths': [x]}
+                         for x in ['--admindir=/tmp/fake', '/usr/sbin/sshd', f'{LIB}/../../../sbin/sshd', 'relative/lib.so']]
+    assert ext.found_paths([odd], LIB, '/usr/share/postgresql/13') == [
+        f'{LIB}/postgis-3.so', '/usr/share/postgresql/13/extension/postgis.control']
+
+
+def test_bare_library_names_are_looked_for_in_dynamic_library_path():
+    assert ext.library_candidates('pg_trgm', LIB) == [f'{LIB}/pg_trgm', f'{LIB}/pg_trgm.so']
+    assert ext.library_candidates('x', LIB, '/opt/pg:$libdir') == ['/opt/pg/x', '/opt/pg/x.so', f'{LIB}/x', f'{LIB}/x.so']
+
+
+def test_dpkg_diversions_and_odd_names_are_never_packages():
+    out = ('local diversion to: /usr/lib/postgresql/15/lib/plpgsql.so.orig\n'
+           'diversion by foo to: /x\n'
+           'evil pkg; rm: /usr/lib/postgresql/15/lib/a.so\n'
+           'postgresql-15: /usr/lib/postgresql/15/lib/plpgsql.so\n')
+    assert ext.parse_dpkg_search(out) == {'/usr/lib/postgresql/15/lib/plpgsql.so': 'postgresql-15'}
+
+
+def test_only_debian_postgresql_packages_are_installable_on_a_replica():
+    assert ext.installable(['postgresql-15-postgis-3', 'postgresql-15', 'openssh-server', 'postgresql-15-postgis-3',
+                            'postgresql-common', 'libgeos-c1v5', 'postgresql-15-postgis-3-scripts']) == [
+        'postgresql-15', 'postgresql-15-postgis-3', 'postgresql-15-postgis-3-scripts']

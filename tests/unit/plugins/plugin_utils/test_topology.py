@@ -319,7 +319,8 @@ def test_the_standby_delays_accept_postgresql_time_values(value):
         assert topo('r1', host={'r2': {name: value}})['role'] == 'replica'
 
 
-@pytest.mark.parametrize('value', ['5', 300, "5min'\nfsync = off", 'forever', '-2', '30 days', True])
+@pytest.mark.parametrize('value', ['5', 300, "5min'\nfsync = off", 'forever', '-2', '30 days', True, '5min\n', ' -1\n',
+                                   '\u20285min', '5 min', '-1 ', '99999h'])
 def test_a_standby_delay_that_is_not_a_time_is_refused_before_anything_changes(value):
     """A bare number would be milliseconds to PostgreSQL; a line end would write another setting."""
     for name in ('catmaid_replication_max_standby_streaming_delay', 'catmaid_replication_max_standby_archive_delay'):
