@@ -125,7 +125,7 @@ def test_an_old_version_and_a_bare_library_name_are_no_problem(primary, run_modu
                  'ALTER EXTENSION pg_trgm ADD FUNCTION bare_trgm(text)', db='labdb')
     res = run_module(MODULE, dict(primary.connection_args(), expect_extensions=True))
     assert not res.get('failed'), res.get('msg')
-    trgm = [e for e in res['extensions'] if e['database'] == 'labdb'and e['name'] == 'pg_trgm'][0]
+    trgm = [e for e in res['extensions'] if e['database'] == 'labdb' and e['name'] == 'pg_trgm'][0]
     assert trgm['version'] == '1.1' and trgm['available'] is False
     bare = [lib for lib in trgm['libraries'] if lib['library'] == 'pg_trgm'][0]
     assert bare['found'] is True and bare['loadable'] is True and bare['path'].endswith('/pg_trgm.so')
