@@ -22,8 +22,14 @@ from typing import Any, Iterable, Mapping, Optional
 
 from ansible_collections.catmaid.replication.plugins.module_utils import _pg
 
-# Startup options of every connection made here: they override ALTER DATABASE / ROLE ... SET.
-OPTIONS = '-c search_path=pg_catalog -c statement_timeout=10000 -c lock_timeout=1000'
+# Startup options of every connection made here: they override what a database's owner may set for it
+# with ALTER DATABASE ... SET (a search path with their own functions, a role to run as, ending the
+# session at the first error or after a millisecond idle, a library to preload); the settings PostgreSQL
+# 14 and 17 added are given only to servers that know them (an unknown one refuses the connection).
+OPTIONS = ('-c search_path=pg_catalog -c statement_timeout=10000 -c lock_timeout=1000 -c role=none '
+           '-c exit_on_error=off -c idle_in_transaction_session_timeout=0 -c local_preload_libraries=')
+OPTIONS_BY_VERSION = ((140000, '-c idle_session_timeout=0'), (170000, '-c transaction_timeout=0'))
+SERVER_VERSION = "SELECT pg_catalog.current_setting('server_version_num')::int AS num"
 DATABASES = 'SELECT d.datname FROM pg_catalog.pg_database d WHERE d.datallowconn ORDER BY d.datname'
 # The extensions of the connected database, with their C libraries as pg_proc stores them ($libdir/...).
 EXTENSIONS = """
@@ -150,8 +156,13 @@ def found_paths(extensions: Iterable[Mapping[str, Any]], pkglibdir: str, sharedi
     return sorted(out)
 
 
-def _connect(module, database: str):
-    conn = _pg.psycopg2.connect(**dict(_pg.connect_params(module.params), dbname=database, options=OPTIONS))
+def options(version_num: int = 0) -> str:
+    """The startup options for a server of this version (server_version_num; 0 when not known yet)."""
+    return ' '.join([OPTIONS] + [extra for since, extra in OPTIONS_BY_VERSION if version_num >= since])
+
+
+def _connect(module, database: str, version_num: int = 0):
+    conn = _pg.psycopg2.connect(**dict(_pg.connect_params(module.params), dbname=database, options=options(version_num)))
     conn.autocommit = True
     return conn
 
@@ -159,14 +170,21 @@ def _connect(module, database: str):
 def read_extensions(module) -> dict[str, Any]:
     """Every extension of every database that allows connections, and whether this server can load its
     libraries: {'extensions': [...], 'pkglibdir', 'sharedir', 'error'}. Never raises a database error:
-    a database that cannot be read is an entry with its error, the whole read an ``error``."""
+    a database that cannot be read is an entry with its error, the whole read an ``error``.
+
+    Each database is asked only which extensions it has and which libraries their functions load; the
+    files are looked for and loaded on the connection to login_db (the server's own, one per library):
+    whatever a database's owner set for their database cannot change the verdict on a library, nor
+    carry over to another database."""
     out: dict[str, Any] = {'extensions': [], 'pkglibdir': '', 'sharedir': '', 'error': None}
+    login_db = module.params['login_db']
     try:
-        conn = _connect(module, module.params['login_db'])
+        conn = _connect(module, login_db)
     except _pg.psycopg2.Error as exc:
         out['error'] = str(exc).strip()
         return out
     try:
+        version_num = int((_pg.fetch_one(conn, SERVER_VERSION) or {}).get('num') or 0)
         why = ''
         try:
             dirs = _pg.fetch_one(conn, DIRECTORIES) or {}
@@ -176,37 +194,51 @@ def read_extensions(module) -> dict[str, Any]:
         dynamic_path = (_pg.fetch_one(conn, DYNAMIC_PATH) or {}).get('path') or '$libdir'
         databases = [row['datname'] for row in _pg.fetch_all(conn, DATABASES)]
     except _pg.psycopg2.Error as exc:
+        conn.close()
         out['error'] = str(exc).strip()
         return out
-    finally:
-        conn.close()
-    seen: dict[str, dict[str, Any]] = {}
+    conn.close()
+    rows: list[tuple[str, Mapping[str, Any]]] = []
     for database in databases:
         try:
-            dconn = _connect(module, database)
+            dconn = _connect(module, database, version_num)
         except _pg.psycopg2.Error as exc:
             out['extensions'].append({'database': database, 'name': None, 'version': None, 'error': str(exc).strip()})
             continue
         try:
-            for row in _pg.fetch_all(dconn, EXTENSIONS):
-                libraries = []
-                for probin in row['libraries'] or []:
-                    if probin not in seen:
-                        seen[probin] = library_state(dconn, probin, out['pkglibdir'], dynamic_path, why)
-                    libraries.append(dict(seen[probin]))
-                out['extensions'].append({
-                    'database': database, 'name': row['name'], 'version': row['version'],
-                    'available': bool(row['available']), 'libraries': libraries,
-                    'control_file': control_file(out['sharedir'], row['name']) if out['sharedir'] else None})
+            rows.extend((database, row) for row in _pg.fetch_all(dconn, EXTENSIONS))
         except _pg.psycopg2.Error as exc:
             out['extensions'].append({'database': database, 'name': None, 'version': None, 'error': str(exc).strip()})
         finally:
             dconn.close()
+    seen: dict[str, dict[str, Any]] = {}
+    conn = None
+    try:
+        for database, row in rows:
+            libraries = []
+            for probin in row['libraries'] or []:
+                if probin not in seen:
+                    try:
+                        if conn is None or conn.closed:
+                            conn = _connect(module, login_db, version_num)
+                        seen[probin] = library_state(conn, probin, out['pkglibdir'], dynamic_path, why)
+                    except _pg.psycopg2.Error as exc:      # the connection itself failed: unknown, not "missing"
+                        seen[probin] = {'library': probin, 'paths': [], 'found': None, 'path': None, 'loadable': None,
+                                        'error': f'could not be checked: {str(exc).strip()}'}
+                libraries.append(dict(seen[probin]))
+            out['extensions'].append({
+                'database': database, 'name': row['name'], 'version': row['version'],
+                'available': bool(row['available']), 'libraries': libraries,
+                'control_file': control_file(out['sharedir'], row['name']) if out['sharedir'] else None})
+    finally:
+        if conn is not None:
+            conn.close()
     return out
 
 
 def library_state(conn, probin: str, pkglibdir: str, dynamic_path: str, why: str) -> dict[str, Any]:
-    """library, paths, found (the file), path (the one found), loadable (LOAD), error; None where unknown."""
+    """library, paths, found (the file), path (the one found), loadable (LOAD), error; None where unknown.
+    A connection lost on the way raises (the caller reports the library as not checked)."""
     state: dict[str, Any] = {'library': probin, 'paths': [], 'found': None, 'path': None, 'loadable': None, 'error': ''}
     if '$libdir' in (probin if '/' in probin else dynamic_path) and not pkglibdir:
         state['error'] = why or 'PKGLIBDIR unknown'
@@ -219,16 +251,25 @@ def library_state(conn, probin: str, pkglibdir: str, dynamic_path: str, why: str
                     state.update(found=True, path=path)
                     break
         except _pg.psycopg2.Error as exc:
+            if conn.closed:
+                raise
             state.update(found=None, error=f'pg_stat_file is not allowed: {str(exc).strip()}')
     try:
         with conn.cursor() as cur:
             cur.execute(LOAD, (probin,))
         state['loadable'] = True
     except _pg.psycopg2.Error as exc:
+        if conn.closed:                    # the session ended (a crash in the library): not known, not missing
+            raise
+        text = str(exc).strip()
         if exc.pgcode == '42501':          # insufficient_privilege: not a superuser
-            state['error'] = state['error'] or f'LOAD is not allowed: {str(exc).strip()}'
+            state['error'] = state['error'] or f'LOAD is not allowed: {text}'
+        elif 'shared_preload_libraries' in text:
+            # pg_cron, pgaudit, timescaledb, citus: loaded only at server start, whatever the package; the
+            # file is there (found) and what it needs is this server's shared_preload_libraries, not a package.
+            state['error'] = f'loads only at server start (shared_preload_libraries), not with LOAD: {text}'
         else:
-            state.update(loadable=False, error=str(exc).strip())
+            state.update(loadable=False, error=text)
     return state
 
 

@@ -7,6 +7,7 @@ This file is private to the collection: its names may change without notice.
 
 from __future__ import annotations
 
+import os
 import traceback
 from typing import Any
 
@@ -53,8 +54,10 @@ def connect_params(params: dict[str, Any]) -> dict[str, Any]:
         host=params['login_host'] or params['login_unix_socket'],
         application_name='catmaid.replication',
         # The modules connect as superusers and name only pg_catalog's objects: no function, aggregate or
-        # operator a database owner created in another schema can stand in for one of them.
-        options='-c search_path=pg_catalog',
+        # operator a database owner created in another schema can stand in for one of them. libpq reads
+        # PGOPTIONS only when no options are given: keep what the task's environment sets there (e.g.
+        # synchronous_commit=local), the search path last so that it wins.
+        options=' '.join(filter(None, [os.environ.get('PGOPTIONS', '').strip(), '-c search_path=pg_catalog'])),
     )
     if params.get('login_password'):
         kw['password'] = params['login_password']

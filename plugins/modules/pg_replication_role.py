@@ -77,6 +77,8 @@ notes:
   - The SQL sent (and logged with C(log_statement=all)) contains the verifier, not the password.
     A verifier cannot be used to log in, but it allows an offline guessing attack, so choose a
     long random password.
+  - Its changes commit with C(synchronous_commit=local), so they never wait for a synchronous standby
+    (with C(synchronous_standby_names) set and no such standby streaming they would wait for ever).
 seealso:
   - name: CREATE ROLE
     description: PostgreSQL's reference of role attributes.
@@ -415,6 +417,10 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             if info['major'] >= 16 and any(c.set_password for c in changes):
                 setting = (_pg.fetch_one(conn, "SELECT current_setting('scram_iterations') AS n") or {}).get('n')
             iterations = verifier_iterations(info['major'], setting)
+            # The changes commit without waiting for a synchronous standby: with synchronous_standby_names
+            # set and none streaming (the replicas the run is about to repair), they would wait for ever.
+            with conn.cursor() as cur:
+                cur.execute('SET synchronous_commit TO local')
             for change in changes:
                 execute(module, conn, name, change, password, done, iterations)
             new_row, readable_after = read_role(module, conn, name)

@@ -98,21 +98,49 @@ def test_a_database_owner_cannot_run_code_through_the_check(primary, run_module)
 
 
 def test_a_database_that_cannot_be_read_is_named_and_the_replication_status_stands(primary, run_module):
-    """Review 13 H3: an error in one database (here every statement times out) is that database's entry,
-    never a failure of the replication read; with expect_extensions it is a problem naming it."""
+    """Review 13 H3 (review 14 N12: the earlier version of this test never made a database unreadable): a
+    login without CONNECT on one database gets that database's error as its entry, never a failure of
+    the replication read; with expect_extensions it is a problem naming the database."""
     setup_extension(primary, broken=False)
-    primary.psql("ALTER DATABASE labdb SET statement_timeout = '1ms'")
-    primary.psql("CREATE DATABASE slowdb")
-    primary.psql("ALTER DATABASE slowdb SET default_transaction_read_only = on")
-    res = run_module(MODULE, dict(primary.connection_args(), extensions=True))
+    primary.psql("CREATE ROLE monitor LOGIN PASSWORD 'monitor-secret' IN ROLE pg_monitor")
+    primary.psql('REVOKE CONNECT ON DATABASE labdb FROM PUBLIC')
+    login = dict(login_host='127.0.0.1', login_port=primary.port, login_user='monitor', login_password='monitor-secret')
+    res = run_module(MODULE, dict(login, extensions=True))
     assert not res.get('failed'), res.get('msg')
     assert res['role'] == 'primary' and res['current_lsn']
-    # The client's own statement_timeout (10 s) overrides the database's: labdb is read all the same.
-    assert ('labdb', 'pg_trgm') in {(e['database'], e['name']) for e in res['extensions']}
-    primary.psql("ALTER DATABASE labdb ALLOW_CONNECTIONS false")
+    entry = [e for e in res['extensions'] if e['database'] == 'labdb'][0]
+    assert entry['name'] is None and 'permission denied for database' in entry['error'], entry
+    assert ('postgres', 'plpgsql') in {(e['database'], e['name']) for e in res['extensions']}
+    res = run_module(MODULE, dict(login, expect_extensions=True))
+    assert res.get('failed') and 'the extensions of database labdb could not be read: ' in res['msg'], res.get('msg')
+    # A database that allows no connections is not a database anyone's query can use: not listed.
+    primary.psql('ALTER DATABASE labdb ALLOW_CONNECTIONS false')
     res = run_module(MODULE, dict(primary.connection_args(), expect_extensions=True))
-    assert 'labdb' not in {e['database'] for e in res['extensions']}      # not connectable: not listed
     assert not res.get('failed'), res.get('msg')
+    assert 'labdb' not in {e['database'] for e in res['extensions']}
+
+
+def test_a_database_owner_cannot_change_the_verdict_on_any_library(primary, run_module):
+    """Review 14 N3: settings a database's owner gives their database (run as another role, end the session
+    at the first error or when idle for a millisecond, preload a library that is not there) apply to the
+    superuser's session too. None may change what the check says about a library, in that database or
+    in any other: every extension here loads, so there is no problem at all."""
+    primary.psql("CREATE ROLE owner LOGIN PASSWORD 'owner-secret'")
+    primary.psql('CREATE DATABASE labdb OWNER owner')
+    primary.psql('CREATE EXTENSION pg_trgm', db='labdb')
+    for setting in ("role = 'owner'", 'exit_on_error = on', "idle_session_timeout = '1ms'",
+                    "idle_in_transaction_session_timeout = '1ms'", "local_preload_libraries = 'catmaid_lab_nothing'"):
+        primary.psql(f'SET ROLE owner; ALTER DATABASE labdb SET {setting}')
+    # The poison works on an ordinary superuser session (psql as postgres): it cannot even connect.
+    with pytest.raises(RuntimeError, match='catmaid_lab_nothing'):
+        primary.psql('SELECT 1', db='labdb')
+    res = run_module(MODULE, dict(primary.connection_args(), expect_extensions=True))
+    assert not res.get('failed'), res.get('msg')
+    assert res['problems'] == []
+    found = {(e['database'], e['name']): e for e in res['extensions']}
+    assert {('labdb', 'pg_trgm'), ('labdb', 'plpgsql'), ('postgres', 'plpgsql'), ('template1', 'plpgsql')} <= set(found)
+    for entry in found.values():
+        assert all(lib['loadable'] is True and lib['found'] is True for lib in entry['libraries']), entry
 
 
 def test_an_old_version_and_a_bare_library_name_are_no_problem(primary, run_module):

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import subprocess
 from typing import Any
 
 import psycopg2
 import psycopg2.extras
+import pytest
 
 from conftest import Cluster, as_postgres
 
@@ -468,3 +470,29 @@ def test_conn_limit_set_by_a_dba_is_kept_unless_given(primary, run_module, repor
         created = run_ok(run_module, dict(name='fresh_role', **primary.connection_args()))
         assert created['changed'] is True and attrs(primary, 'fresh_role') == 'true|true|-1'
         case.note('limit 5 kept without conn_limit; conn_limit=7 applied; a new role has no limit')
+
+
+def test_changes_do_not_wait_for_a_synchronous_standby_that_is_not_there(primary, run_module, monkeypatch):
+    """synchronous_standby_names names a standby that does not stream (the replicas site.yml is about to
+    repair): a commit of the role's change would wait for ever. The module commits it locally."""
+    primary.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody_streams'")
+    primary.psql('SELECT pg_reload_conf()')
+    primary.wait_for('SHOW synchronous_standby_names', 'nobody_streams')
+    try:
+        # The control: an ordinary commit here does wait (it is still waiting after 3 s).
+        with pytest.raises(subprocess.TimeoutExpired):
+            as_postgres([primary.bin('psql'), '-X', '-q', '-h', str(primary.sock_dir), '-p', str(primary.port),
+                         '-c', 'ALTER ROLE replicator CONNECTION LIMIT 7'], timeout=3)
+        primary.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
+        # A hang fails the task after 90 s instead of the whole test run.
+        monkeypatch.setenv('ANSIBLE_TASK_TIMEOUT', '90')
+        new = 'Sync-Proof-Secret-4d1e'
+        result = run_ok(run_module, dict(name='replicator', password=new, conn_limit=5, **primary.connection_args()))
+        assert result['changed'] is True
+        assert attrs(primary, 'replicator') == 'true|true|5'
+        replication_login(primary, 'replicator', new)
+        assert primary.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") == '0'
+    finally:
+        primary.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
+        primary.psql('ALTER SYSTEM RESET synchronous_standby_names')
+        primary.psql('SELECT pg_reload_conf()')

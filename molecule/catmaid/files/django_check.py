@@ -76,6 +76,24 @@ user_logged_in.send(sender=get_user_model(), request=None, user=control)
 out['control_saved_fields'] = control.saved
 user_logged_in.disconnect(update_last_login, dispatch_uid='update_last_login')
 
+# A login whose stored hash needs an upgrade (fewer PBKDF2 iterations than this Django's, as after an
+# upgrade): checking the password must not save it again on the replica; the control shows that Django
+# itself would.
+from django.contrib.auth import hashers  # noqa: E402
+
+old_hash = hashers.PBKDF2PasswordHasher().encode('lab-password', 'labsalt1234567890', iterations=1000)
+user = get_user_model()(username='lab', password=old_hash)
+rehash_saves = []
+user.save = lambda **kwargs: rehash_saves.append(kwargs.get('update_fields'))
+out['old_hash_needs_upgrade'] = hashers.PBKDF2PasswordHasher().must_update(old_hash)
+out['old_hash_login_ok'] = user.check_password('lab-password')
+out['old_hash_wrong_password'] = user.check_password('not-the-password')
+out['old_hash_saved_fields'] = rehash_saves
+out['old_hash_unchanged'] = user.password == old_hash
+upgraded = []
+out['control_rehash_ok'] = hashers.check_password('lab-password', old_hash, setter=upgraded.append)
+out['control_rehash_setter_called'] = upgraded == ['lab-password']
+
 stats = dict(line.split()[1:3] for line in memcached(b'stats settings').decode().splitlines() if line.startswith('STAT '))
 out['memcached_item_size_max'] = int(stats['item_size_max'])
 

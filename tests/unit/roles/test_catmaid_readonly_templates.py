@@ -122,6 +122,30 @@ def test_a_pool_limit_is_written_only_when_asked_for(pool):
     assert run_fragment(text, ())['CACHES']['default']['OPTIONS']['max_pool_size'] == pool
 
 
+@pytest.mark.parametrize('options, expected', [
+    (None, '-c statement_timeout=300000'),
+    ({}, '-c statement_timeout=300000'),
+    ({'options': '-c application_name=catmaid-replica'}, '-c application_name=catmaid-replica -c statement_timeout=300000'),
+])
+def test_a_statement_timeout_goes_into_this_instances_connection_options_only(options, expected):
+    """Review 14 N11: the replica's CATMAID bounds its own queries; its other connection options stay."""
+    text = render('readonly_settings.py.j2', catmaid_readonly_django_version='3.2', catmaid_readonly_statement_timeout=300000)
+    default = {'ENGINE': 'django.contrib.gis.db.backends.postgis', 'NAME': 'catmaid'}
+    if options is not None:
+        default['OPTIONS'] = options
+    namespace = {'INSTALLED_APPS': ('a',), 'DATABASES': {'default': default}}
+    saved = list(sys.path)
+    try:
+        exec(compile(text, 'readonly_settings.py', 'exec'), namespace)  # pylint: disable=exec-used
+    finally:
+        sys.path[:] = saved
+    assert namespace['DATABASES']['default']['OPTIONS']['options'] == expected
+    assert namespace['DATABASES']['default']['NAME'] == 'catmaid' and '_catmaid_readonly_db' not in namespace
+    # Without a limit the fragment does not touch DATABASES (it need not even exist).
+    plain = render('readonly_settings.py.j2', catmaid_readonly_django_version='3.2')
+    assert 'DATABASES' not in plain.split('NO_UPDATE_LAST_LOGIN = True', 1)[1]
+
+
 @pytest.mark.parametrize('socket,size,memory', [('/run/catmaid-memcached/memcached.sock', 10, 64),
                                                 ('/run/x/m.sock', 1, 2), ('/run/y/z.sock', 512, 1024)])
 def test_memcached_conf_listens_on_the_socket_only_with_the_item_limit_of_the_cache(socket, size, memory):
@@ -160,7 +184,8 @@ HOSTILE = [
 ]
 STRING_VARIABLES = ['catmaid_readonly_django_version', 'catmaid_readonly_settings_path',
                     'catmaid_readonly_session_file_path', 'catmaid_readonly_memcached_socket', 'ansible_managed']
-NUMBER_VARIABLES = ['catmaid_readonly_cache_max_value_mb', 'catmaid_readonly_cache_max_pool_size']
+NUMBER_VARIABLES = ['catmaid_readonly_cache_max_value_mb', 'catmaid_readonly_cache_max_pool_size',
+                    'catmaid_readonly_statement_timeout']
 
 
 def _shape(text: str) -> str:

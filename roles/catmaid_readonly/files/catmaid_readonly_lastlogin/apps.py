@@ -1,4 +1,12 @@
-"""Disconnect django.contrib.auth's last_login update (catmaid.replication, role catmaid_readonly).
+"""Keep logins on a read-only replica from writing (catmaid.replication, role catmaid_readonly).
+
+Two writes happen on a login, and the read-only database refuses both ("cannot execute UPDATE in a
+read-only transaction", the login fails with HTTP 500):
+- auth_user.last_login (update_last_login, a receiver of user_logged_in);
+- auth_user.password, when the stored hash needs an upgrade: check_password() saves the password
+  again with the preferred hasher (Django raises its PBKDF2 iterations in every release, so after an
+  upgrade every user who has not logged in on the primary since). On the replica the password is
+  checked and never saved; the primary upgrades it at the user's next login there.
 
 django.contrib.auth connects ``update_last_login`` to ``user_logged_in`` in its ready(), with
 dispatch_uid 'update_last_login' (Django 2.0 and later). The guide's ``nolastlogin`` app
@@ -26,3 +34,21 @@ class NoLastLoginConfig(AppConfig):
         if getattr(settings, 'NO_UPDATE_LAST_LOGIN', True):
             user_logged_in.disconnect(update_last_login, dispatch_uid='update_last_login')
             user_logged_in.disconnect(update_last_login)
+            _check_without_rehash()
+
+
+def _check_without_rehash():
+    """AbstractBaseUser.check_password (and acheck_password, Django 4.2+) without the setter that saves
+    an upgraded hash: the same verdict, no write."""
+    from django.contrib.auth import hashers
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    def check_password(self, raw_password):
+        return hashers.check_password(raw_password, self.password)
+
+    AbstractBaseUser.check_password = check_password
+    if hasattr(AbstractBaseUser, 'acheck_password') and hasattr(hashers, 'acheck_password'):
+        async def acheck_password(self, raw_password):
+            return await hashers.acheck_password(raw_password, self.password)
+
+        AbstractBaseUser.acheck_password = acheck_password

@@ -100,3 +100,69 @@ def test_only_debian_postgresql_packages_are_installable_on_a_replica():
     assert ext.installable(['postgresql-15-postgis-3', 'postgresql-15', 'openssh-server', 'postgresql-15-postgis-3',
                             'postgresql-common', 'libgeos-c1v5', 'postgresql-15-postgis-3-scripts']) == [
         'postgresql-15', 'postgresql-15-postgis-3', 'postgresql-15-postgis-3-scripts']
+
+
+class _Error(Exception):
+    def __init__(self, text, pgcode=None):
+        super().__init__(text)
+        self.pgcode = pgcode
+
+
+class _Conn:
+    """A connection whose pg_stat_file finds the file and whose LOAD raises what it is given."""
+
+    def __init__(self, load_error=None, closes=False):
+        self.load_error, self.closes, self.closed = load_error, closes, False
+
+    def cursor(self):
+        conn = self
+
+        class _Cur:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def execute(self, query, args=None):
+                if conn.load_error is not None:
+                    conn.closed = conn.closes
+                    raise conn.load_error
+        return _Cur()
+
+
+def _state(monkeypatch, conn):
+    monkeypatch.setattr(ext._pg, 'psycopg2', type('P', (), {'Error': _Error}))
+    monkeypatch.setattr(ext._pg, 'fetch_one', lambda conn, query, args=None: {'found': True})
+    return ext.library_state(conn, '$libdir/pg_cron', LIB, '$libdir', '')
+
+
+def test_a_library_loaded_only_at_server_start_is_no_missing_package(monkeypatch):
+    """Review 14 N7: pg_cron, pgaudit, timescaledb refuse LOAD unless preloaded; their file is there, so no
+    package is missing (the replica's shared_preload_libraries is the operator's)."""
+    state = _state(monkeypatch, _Conn(_Error('pg_cron can only be loaded via shared_preload_libraries', 'XX000')))
+    assert state['found'] is True and state['loadable'] is None
+    assert 'shared_preload_libraries' in state['error']
+    assert ext.problems([{'database': 'db', 'name': 'pg_cron', 'version': '1.6', 'libraries': [state]}], {}, 'r') == []
+    other = _state(monkeypatch, _Conn(_Error('undefined symbol: foo', 'XX000')))
+    assert other['loadable'] is False and ext.problems(
+        [{'database': 'db', 'name': 'x', 'version': '1', 'libraries': [other]}], {}, 'r')
+
+
+def test_a_session_that_ends_during_the_check_is_not_a_verdict(monkeypatch):
+    """Review 14 N3: a connection lost while checking a library raises (the caller reports the library as not
+    checked and opens a new connection), never "does not load"."""
+    import pytest
+    with pytest.raises(_Error):
+        _state(monkeypatch, _Conn(_Error('server closed the connection unexpectedly'), closes=True))
+
+
+def test_the_startup_options_override_a_database_owners_settings_on_every_major():
+    base = ext.options(0)
+    for setting in ('search_path=pg_catalog', 'role=none', 'exit_on_error=off', 'idle_in_transaction_session_timeout=0',
+                    'local_preload_libraries=', 'statement_timeout=10000'):
+        assert f'-c {setting}' in base
+    # Settings a server does not know refuse the connection: given only from the major that has them.
+    assert 'idle_session_timeout' not in ext.options(130011)
+    assert '-c idle_session_timeout=0' in ext.options(140000) and 'transaction_timeout' not in ext.options(160004)
+    assert '-c transaction_timeout=0' in ext.options(170002)

@@ -1,0 +1,85 @@
+# Copyright: (c) 2026, catmaid.replication developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every SQL the roles and playbooks send as the postgres superuser runs with search_path=pg_catalog.
+
+A database's owner (on PostgreSQL 14 and older any login role, through the public schema of the
+postgres database) can create an aggregate or function in another schema that matches the call's
+argument types better than pg_catalog's own: public.json_agg(text) is chosen over the polymorphic
+pg_catalog.json_agg(anyelement), and runs as the superuser that called it. The collection's own
+modules pin the search path themselves (module_utils/_pg.connect_params); community.postgresql's
+modules and psql take it from PGOPTIONS in the task's environment."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+FILES = sorted(list((REPO / 'roles').glob('*/tasks/*.yml')) + list((REPO / 'playbooks').glob('*.yml'))
+               + list((REPO / 'playbooks' / 'tasks').glob('*.yml')))
+
+
+def _tasks(items: Any) -> Iterator[dict]:
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        if any(key in item for key in ('block', 'rescue', 'always')):
+            for key in ('block', 'rescue', 'always'):
+                yield from _tasks(item.get(key))
+            continue
+        yield item
+
+
+def _all_tasks(path: Path) -> Iterator[dict]:
+    data = yaml.safe_load(path.read_text()) or []
+    if data and isinstance(data[0], dict) and 'hosts' in data[0]:        # a playbook: its plays' tasks
+        for play in data:
+            for key in ('pre_tasks', 'tasks', 'post_tasks', 'handlers'):
+                yield from _tasks(play.get(key))
+    else:
+        yield from _tasks(data)
+
+
+def _runs_sql(task: dict) -> bool:
+    if any(key.startswith('community.postgresql.') for key in task):
+        return True
+    command = task.get('ansible.builtin.command') or task.get('ansible.builtin.shell')
+    if command is None:
+        return False
+    text = yaml.safe_dump(command)
+    return bool(re.search(r'(^|[/\s\'"-])psql([\s\'"]|$)', text))
+
+
+def _cases() -> list[tuple[str, str, dict]]:
+    return [(str(path.relative_to(REPO)), task.get('name', '?'), task)
+            for path in FILES for task in _all_tasks(path) if _runs_sql(task)]
+
+
+def test_the_sql_tasks_are_found() -> None:
+    """The walk finds the tasks (postgresql_query, postgresql_slot, psql): a test that finds none proves nothing."""
+    cases = _cases()
+    assert len(cases) >= 35
+    assert any('psql' in yaml.safe_dump(t.get('ansible.builtin.command')) for _f, _n, t in cases)
+    assert any('community.postgresql.postgresql_slot' in t for _f, _n, t in cases)
+
+
+@pytest.mark.parametrize('where, name, task', _cases(), ids=lambda v: v if isinstance(v, str) else '')
+def test_every_sql_task_pins_the_search_path(where: str, name: str, task: dict) -> None:
+    options = str((task.get('environment') or {}).get('PGOPTIONS', ''))
+    assert re.search(r'(^|\s)-c search_path=pg_catalog(\s|$)', options), (
+        f'{where}: task {name!r} sends SQL as a superuser without PGOPTIONS "-c search_path=pg_catalog" '
+        f'in its environment (environment: {task.get("environment")!r})')
+    # Given last, so that nothing after it in PGOPTIONS sets the search path again.
+    assert options.rstrip().endswith('-c search_path=pg_catalog')
+
+
+def test_the_unqualified_aggregates_are_gone() -> None:
+    """json_agg / string_agg / array_agg are named with their schema wherever the roles send SQL."""
+    hits = [f'{path.relative_to(REPO)}:{n}' for path in FILES
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if re.search(r'(?<![.\w])(json_agg|string_agg|array_agg|jsonb_agg)\s*\(', line)]
+    assert hits == []
