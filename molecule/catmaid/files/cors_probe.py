@@ -1,11 +1,12 @@
 """Requests a browser on the main instance's page sends to the replica's CATMAID (catmaid Molecule
-scenario): the preflight and the GET of a node list, with an allowed and with another Origin.
-Prints one JSON object: status and CORS headers of each response."""
+scenario): the preflight and the GET of a node list, with an allowed Origin and with each of the others
+given (an unrelated site and near misses of the allowed one). Prints one JSON object: status and CORS
+headers of each response."""
 import http.client
 import json
 import sys
 
-host, allowed, other = sys.argv[1:4]
+host, allowed, others = sys.argv[1], sys.argv[2], sys.argv[3:]
 HEADERS = ('Access-Control-Allow-Origin', 'Access-Control-Allow-Methods', 'Access-Control-Allow-Headers',
            'Access-Control-Max-Age', 'Vary')
 
@@ -25,4 +26,5 @@ def ask(method, origin):
 
 
 print(json.dumps({'allowed_preflight': ask('OPTIONS', allowed), 'allowed_get': ask('GET', allowed),
-                  'other_preflight': ask('OPTIONS', other), 'other_get': ask('GET', other)}))
+                  'others': [{'origin': other, 'preflight': ask('OPTIONS', other), 'get': ask('GET', other)}
+                             for other in others]}))
