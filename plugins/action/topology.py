@@ -16,21 +16,30 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.catmaid.replication.plugins.plugin_utils._topology import TopologyError, resolve
 
 
+_MISSING = object()
+
+
 class _Rendered(Mapping):
-    """A host's variables, each rendered on access; one that cannot be rendered here (it uses a play
-    variable, a role default or a fact this host does not have yet) counts as not given, so the
-    host's own value is compared only where it can be known."""
+    """A host's variables, each rendered on access, once (the derivation asks for the same ones many
+    times); one that cannot be rendered here (it uses a play variable, a role default or a fact this
+    host does not have yet) counts as not given, so the host's own value is compared only where it
+    can be known."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner if inner is not None else {}
+        self._memo: dict[str, Any] = {}
 
     def __getitem__(self, key: str) -> Any:
-        try:
-            return self._inner[key]
-        except KeyError:
-            raise
-        except Exception:  # pylint: disable=broad-exception-caught
-            raise KeyError(key) from None
+        value = self._memo.get(key, None)
+        if value is None and key not in self._memo:
+            try:
+                value = self._inner[key]
+            except Exception:  # pylint: disable=broad-exception-caught
+                value = _MISSING
+            self._memo[key] = value
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
 
     def __contains__(self, key: object) -> bool:
         try:
@@ -63,8 +72,15 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get('hostvars', {})
         me = task_vars.get('inventory_hostname', '')
 
+        # hostvars[host] computes all of that host's variables each time it is asked (VariableManager.get_vars):
+        # once per host and task here, not once per variable the derivation reads (it reads dozens for every
+        # host, in every task, on every host: quadratic in the hosts, the most of a run with 20 replicas).
+        rendered: dict[str, _Rendered] = {}
+
         def host_vars(host: str) -> Any:
-            return _Rendered(hostvars.get(host))
+            if host not in rendered:
+                rendered[host] = _Rendered(hostvars.get(host))
+            return rendered[host]
 
         def facts_address(host: str) -> str:
             own = host_vars(host)
