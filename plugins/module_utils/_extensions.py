@@ -26,8 +26,11 @@ from ansible_collections.catmaid.replication.plugins.module_utils import _pg
 # with ALTER DATABASE ... SET (a search path with their own functions, a role to run as, ending the
 # session at the first error or after a millisecond idle, a library to preload); the settings PostgreSQL
 # 14 and 17 added are given only to servers that know them (an unknown one refuses the connection).
+# (A client encoding Python has no codec for, or serializable transactions, which a hot standby refuses,
+# would make the database unreadable for the check.)
 OPTIONS = ('-c search_path=pg_catalog -c statement_timeout=10000 -c lock_timeout=1000 -c role=none '
-           '-c exit_on_error=off -c idle_in_transaction_session_timeout=0 -c local_preload_libraries=')
+           '-c exit_on_error=off -c idle_in_transaction_session_timeout=0 -c local_preload_libraries= '
+           '-c client_encoding=UTF8 -c default_transaction_isolation=read\\ committed')
 OPTIONS_BY_VERSION = ((140000, '-c idle_session_timeout=0'), (170000, '-c transaction_timeout=0'))
 SERVER_VERSION = "SELECT pg_catalog.current_setting('server_version_num')::int AS num"
 DATABASES = 'SELECT d.datname FROM pg_catalog.pg_database d WHERE d.datallowconn ORDER BY d.datname'
@@ -131,6 +134,9 @@ def problems(extensions: Iterable[Mapping[str, Any]], packages: Optional[Mapping
             fix = 'install ' + ', '.join(named) + ' here (the package(s) that hold these files on a node that has them)'
         elif paths:
             fix = 'install the package that holds these files here (dpkg -S on a node that has them names it)'
+        elif unknown and all('could not be checked: ' in (lib.get('error') or '') for lib in ext.get('libraries') or []
+                             if lib.get('loadable') is not True and lib.get('found') is not True):
+            fix = 'the connection ended while checking it: run status again, and see the server log if it happens again'
         elif unknown:
             fix = 'check it as a superuser (pg_stat_file and LOAD need one; status.yml connects as postgres)'
         else:

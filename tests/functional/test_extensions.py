@@ -120,16 +120,19 @@ def test_a_database_that_cannot_be_read_is_named_and_the_replication_status_stan
     assert 'labdb' not in {e['database'] for e in res['extensions']}
 
 
-def test_a_database_owner_cannot_change_the_verdict_on_any_library(primary, run_module):
+def test_a_database_owner_cannot_change_the_verdict_on_any_library(primary, make_standby, run_module):
     """Review 14 N3: settings a database's owner gives their database (run as another role, end the session
     at the first error or when idle for a millisecond, preload a library that is not there) apply to the
     superuser's session too. None may change what the check says about a library, in that database or
-    in any other: every extension here loads, so there is no problem at all."""
+    in any other: every extension here loads, so there is no problem at all, on the primary and on a standby
+    (review 15 R1: a client encoding Python has no codec for; serializable transactions, which a hot standby
+    refuses)."""
     primary.psql("CREATE ROLE owner LOGIN PASSWORD 'owner-secret'")
     primary.psql('CREATE DATABASE labdb OWNER owner')
     primary.psql('CREATE EXTENSION pg_trgm', db='labdb')
     for setting in ("role = 'owner'", 'exit_on_error = on', "idle_session_timeout = '1ms'",
-                    "idle_in_transaction_session_timeout = '1ms'", "local_preload_libraries = 'catmaid_lab_nothing'"):
+                    "idle_in_transaction_session_timeout = '1ms'", "local_preload_libraries = 'catmaid_lab_nothing'",
+                    "client_encoding = 'EUC_TW'", "default_transaction_isolation = 'serializable'"):
         primary.psql(f'SET ROLE owner; ALTER DATABASE labdb SET {setting}')
     # The poison works on an ordinary superuser session (psql as postgres): it cannot even connect.
     with pytest.raises(RuntimeError, match='catmaid_lab_nothing'):
@@ -141,6 +144,10 @@ def test_a_database_owner_cannot_change_the_verdict_on_any_library(primary, run_
     assert {('labdb', 'pg_trgm'), ('labdb', 'plpgsql'), ('postgres', 'plpgsql'), ('template1', 'plpgsql')} <= set(found)
     for entry in found.values():
         assert all(lib['loadable'] is True and lib['found'] is True for lib in entry['libraries']), entry
+    standby = make_standby(primary, 'standby', slot='standby')
+    res = run_module(MODULE, dict(standby.connection_args(), expect_extensions=True))
+    assert not res.get('failed'), res.get('msg')
+    assert res['problems'] == [] and ('labdb', 'pg_trgm') in {(e['database'], e['name']) for e in res['extensions']}
 
 
 def test_an_old_version_and_a_bare_library_name_are_no_problem(primary, run_module):

@@ -19,38 +19,53 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
-FILES = sorted(list((REPO / 'roles').glob('*/tasks/*.yml')) + list((REPO / 'playbooks').glob('*.yml'))
-               + list((REPO / 'playbooks' / 'tasks').glob('*.yml')))
+# Every task file of the roles (tasks and handlers, subdirectories too) and every playbook.
+FILES = sorted([*(REPO / 'roles').glob('*/tasks/**/*.yml'), *(REPO / 'roles').glob('*/handlers/**/*.yml'),
+                *(REPO / 'playbooks').glob('**/*.yml')])
+COMMANDS = ('command', 'shell', 'script', 'raw')
 
 
-def _tasks(items: Any) -> Iterator[dict]:
+def _tasks(items: Any, environment: dict | None = None) -> Iterator[dict]:
+    """Every task, with the environment of the blocks around it merged under its own."""
     for item in items or []:
         if not isinstance(item, dict):
             continue
+        env = {**(environment or {}), **(item.get('environment') or {})} if isinstance(item.get('environment'), dict) \
+            else (environment or {})
         if any(key in item for key in ('block', 'rescue', 'always')):
             for key in ('block', 'rescue', 'always'):
-                yield from _tasks(item.get(key))
+                yield from _tasks(item.get(key), env)
             continue
-        yield item
+        yield {**item, 'environment': env} if env else item
 
 
 def _all_tasks(path: Path) -> Iterator[dict]:
     data = yaml.safe_load(path.read_text()) or []
-    if data and isinstance(data[0], dict) and 'hosts' in data[0]:        # a playbook: its plays' tasks
+    if not isinstance(data, list):          # a vars file
+        return
+    if data and isinstance(data[0], dict) and ('hosts' in data[0] or 'import_playbook' in data[0]):   # a playbook
         for play in data:
             for key in ('pre_tasks', 'tasks', 'post_tasks', 'handlers'):
-                yield from _tasks(play.get(key))
+                yield from _tasks(play.get(key), play.get('environment') if isinstance(play.get('environment'), dict) else None)
     else:
         yield from _tasks(data)
 
 
+def _module(task: dict) -> str:
+    """The task's module, short name (postgresql_query for community.postgresql.postgresql_query or postgresql_query)."""
+    for key in task:
+        if key.split('.')[-1].startswith('postgresql_') or key.split('.')[-1] in COMMANDS:
+            return key.split('.')[-1]
+    return ''
+
+
 def _runs_sql(task: dict) -> bool:
-    if any(key.startswith('community.postgresql.') for key in task):
+    module = _module(task)
+    if module.startswith('postgresql_'):
         return True
-    command = task.get('ansible.builtin.command') or task.get('ansible.builtin.shell')
-    if command is None:
+    if module not in COMMANDS:
         return False
-    text = yaml.safe_dump(command)
+    text = yaml.safe_dump({k: v for k, v in task.items() if k.split('.')[-1] in COMMANDS or k == 'vars'})
     return bool(re.search(r'(^|[/\s\'"-])psql([\s\'"]|$)', text))
 
 
@@ -69,6 +84,9 @@ def test_the_sql_tasks_are_found() -> None:
 
 @pytest.mark.parametrize('where, name, task', _cases(), ids=lambda v: v if isinstance(v, str) else '')
 def test_every_sql_task_pins_the_search_path(where: str, name: str, task: dict) -> None:
+    args = next(v for k, v in task.items() if k.split('.')[-1] == _module(task))
+    given = ((args or {}).get('connect_params') or {}).get('options') if isinstance(args, dict) else None
+    assert given is None, f'{where}: task {name!r} gives connect_params.options, and libpq then ignores PGOPTIONS'
     options = str((task.get('environment') or {}).get('PGOPTIONS', ''))
     assert re.search(r'(^|\s)-c search_path=pg_catalog(\s|$)', options), (
         f'{where}: task {name!r} sends SQL as a superuser without PGOPTIONS "-c search_path=pg_catalog" '
@@ -83,3 +101,17 @@ def test_the_unqualified_aggregates_are_gone() -> None:
             for n, line in enumerate(path.read_text().splitlines(), 1)
             if re.search(r'(?<![.\w])(json_agg|string_agg|array_agg|jsonb_agg)\s*\(', line)]
     assert hits == []
+
+
+def test_the_detection_sees_short_names_commands_and_block_environments() -> None:
+    """Review 15 R3: a future task written with a short module name, psql through a shell, or its pin on the
+    block around it, is still classified (and a pin on the block counts)."""
+    assert _runs_sql({'postgresql_query': {'query': 'SELECT 1'}})
+    assert _runs_sql({'community.postgresql.postgresql_slot': {'name': 's'}})
+    assert _runs_sql({'shell': 'psql -X -c "SELECT 1"'})
+    assert _runs_sql({'ansible.builtin.command': {'argv': ['/usr/lib/postgresql/15/bin/psql', '-X']}})
+    assert not _runs_sql({'ansible.builtin.command': {'argv': ['pg_lsclusters', '--json']}})
+    block = [{'name': 'b', 'environment': {'PGOPTIONS': '-c search_path=pg_catalog'},
+              'block': [{'name': 't', 'postgresql_query': {'query': 'SELECT 1'}}]}]
+    (task,) = list(_tasks(block))
+    assert task['environment']['PGOPTIONS'] == '-c search_path=pg_catalog'

@@ -66,9 +66,9 @@ def test_each_hosts_variables_are_computed_once_per_task() -> None:
 
 def test_a_variable_that_cannot_be_rendered_counts_as_not_given_every_time() -> None:
     rendered = _Rendered(Failing({'catmaid_replication_address': '{{ undefined }}', 'x': 1}))
-    for _ in range(2):
-        assert 'catmaid_replication_address' not in rendered
-        assert rendered.get('catmaid_replication_address', 'default') == 'default'
+    assert 'catmaid_replication_address' not in rendered
+    assert rendered.get('catmaid_replication_address', 'default') == 'default'     # asked again: the memo's miss
+    assert 'catmaid_replication_address' not in rendered
     assert rendered['x'] == 1 and rendered.get('y') is None and rendered.get('x') == 1
     none = _Rendered({'n': None})
     assert none['n'] is None and 'n' in none
