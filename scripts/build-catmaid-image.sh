@@ -15,7 +15,8 @@
 #   PYTHON39        a CPython 3.9 for pip download (default: python3.9 on PATH, else ~/.pyenv/versions/3.9*)
 #   IMAGE_REPO      (default catmaid-replication), FORCE=1 rebuilds even when the inputs are unchanged,
 #   BUILD_DIR       (default <checkout>/build) for the wheelhouse, git cache and staging context.
-#   DOWNLOAD_ONLY=1 stops after the wheelhouse (no docker build).
+#   DOWNLOAD_ONLY=1 stops after the wheelhouse (no docker build); NO_CACHE=1 builds without docker's
+#   layer cache (a cold build, e.g. to time it; with FORCE=1 when the inputs are unchanged).
 # Safe to rerun: an image whose label carries the current input hash is kept (prints so); the input
 # hash covers the Dockerfile, the lock, wheelhouse-extra.txt, the source's identity (commit, tarball
 # sha256 or tree hash) and the base image's id.
@@ -80,7 +81,8 @@ EOF
     dir_head=$(git -C "$source" rev-parse HEAD 2>/dev/null || true)
     [ -z "$dir_head" ] || [[ "$dir_head" == "$commit"* ]] ||
       log "WARNING: $source is a git checkout at $dir_head, not CATMAID_COMMIT=$commit; its files are used as they are"
-    identity="dir tree-sha256:$tree_sha head:${dir_head:-none}"
+    [ -z "$dir_head" ] || log "$source: git HEAD $dir_head"
+    identity="dir tree-sha256:$tree_sha"
     ;;
   git)
     if [[ "$commit" =~ ^[0-9a-f]{40}$ ]]; then identity="git commit:$commit"; else identity=; fi
@@ -160,6 +162,9 @@ else
   [ "$n_files" -eq "$n_pins" ] || { rm -rf "$tmp_wh"; die "pip download gave $n_files files for $n_pins pins"; }
   touch "$tmp_wh/.complete"
   rm -rf "$wheelhouse"; mv "$tmp_wh" "$wheelhouse"
+  # Wheelhouses of earlier locks (~110 MB each) go.
+  find "$build_dir/catmaid-wheelhouse" -mindepth 1 -maxdepth 1 -type d -regex '.*/[0-9a-f]\{12\}' \
+    ! -name "${lock_sha:0:12}" -exec rm -rf {} + 2>/dev/null || true
   log "wheelhouse: $n_files files, $(du -sh "$wheelhouse" | cut -f1) in $(( $(date +%s) - t )) s; sdists: $(find "$wheelhouse" -type f ! -name '*.whl' ! -name .complete -printf '%f ')"
 fi
 
@@ -205,7 +210,9 @@ t=$(date +%s)
 build_log="$build_dir/catmaid-image-build.log"
 log "docker build $tag (log: $build_log)"
 # The legacy builder talks to any engine (Debian's 20.10 has no buildx plugin).
-DOCKER_BUILDKIT=0 nice -n 10 docker build \
+cache_opt=()
+[ "${NO_CACHE:-0}" != 1 ] || cache_opt=(--no-cache)
+DOCKER_BUILDKIT=0 nice -n 10 docker build --force-rm "${cache_opt[@]}" \
   --build-arg "BASE_IMAGE=$base" \
   --label "$label=$inputs_sha" \
   --label "org.catmaid-replication.catmaid-source=$identity" \
