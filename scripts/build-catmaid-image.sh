@@ -125,7 +125,9 @@ if [ "$force" != 1 ] && [ "$current" = "$inputs_sha" ]; then
   prune_old
   exit 0
 fi
-[ -z "$current" ] || log "$tag was built from other inputs (${current:0:12}), rebuilding"
+if [ "$force" = 1 ]; then log "FORCE=1: rebuilding $tag"
+elif [ -n "$current" ]; then log "$tag was built from other inputs (${current:0:12}), rebuilding"
+fi
 
 # --- 2. the wheelhouse (host side) -----------------------------------------------------------
 is_py39() { [ -n "$1" ] && "$1" -c 'import sys; assert sys.version_info[:2] == (3, 9)' >/dev/null 2>&1; }
