@@ -151,6 +151,17 @@ bench: collection images
 drill: collection images
 	python bench/drill.py $(DRILL_ARGS)
 
+# CATMAID's own application (issue 15) as the image catmaid-replication/catmaid:bullseye on top of the
+# bullseye lab image, cached by the hash of its inputs (images/catmaid/Dockerfile, the lock, the source).
+# CATMAID_SOURCE: a tarball, a directory or a git URL (default: GitHub at CATMAID_COMMIT, 7d9f836...),
+# e.g. make catmaid-image CATMAID_SOURCE=/path/to/CATMAID-7d9f83618.tar.gz. No container is started;
+# scripts/smoke-catmaid-image.sh runs images/catmaid/smoke.sh in a throw-away catmaid-img-smoke.
+.PHONY: catmaid-image
+catmaid-image: host-docker
+	scripts/build-images.sh bullseye
+	$(if $(CATMAID_SOURCE),CATMAID_SOURCE='$(CATMAID_SOURCE)') $(if $(CATMAID_COMMIT),CATMAID_COMMIT='$(CATMAID_COMMIT)') \
+	  scripts/build-catmaid-image.sh
+
 # Fresh machine to running lab: venv, docker engine, images, then `molecule converge` (creates the
 # containers and network if missing, writes this lab's random password to build/lab, deploys
 # playbooks/site.yml). Rerunning converges the existing lab again.
