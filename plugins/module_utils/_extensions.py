@@ -134,9 +134,9 @@ def problems(extensions: Iterable[Mapping[str, Any]], packages: Optional[Mapping
             fix = 'install ' + ', '.join(named) + ' here (the package(s) that hold these files on a node that has them)'
         elif paths:
             fix = 'install the package that holds these files here (dpkg -S on a node that has them names it)'
-        elif unknown and all('could not be checked: ' in (lib.get('error') or '') for lib in ext.get('libraries') or []
-                             if lib.get('loadable') is not True and lib.get('found') is not True):
-            fix = 'the connection ended while checking it: run status again, and see the server log if it happens again'
+        elif unknown and all((lib.get('error') or '').startswith(('the session ended', 'no connection'))
+                             for lib in ext.get('libraries') or [] if lib.get('loadable') is not True and lib.get('found') is not True):
+            fix = 'run status again once the server takes connections (its log says why the session ended or was refused)'
         elif unknown:
             fix = 'check it as a superuser (pg_stat_file and LOAD need one; status.yml connects as postgres)'
         else:
@@ -224,13 +224,18 @@ def read_extensions(module) -> dict[str, Any]:
             libraries = []
             for probin in row['libraries'] or []:
                 if probin not in seen:
+                    # The connection itself failing leaves the library unknown, never "missing".
+                    blank = {'library': probin, 'paths': [], 'found': None, 'path': None, 'loadable': None}
                     try:
                         if conn is None or conn.closed:
                             conn = _connect(module, login_db, version_num)
-                        seen[probin] = library_state(conn, probin, out['pkglibdir'], dynamic_path, why)
-                    except _pg.psycopg2.Error as exc:      # the connection itself failed: unknown, not "missing"
-                        seen[probin] = {'library': probin, 'paths': [], 'found': None, 'path': None, 'loadable': None,
-                                        'error': f'could not be checked: {str(exc).strip()}'}
+                    except _pg.psycopg2.Error as exc:
+                        seen[probin] = dict(blank, error=f'no connection to check it: {str(exc).strip()}')
+                    else:
+                        try:
+                            seen[probin] = library_state(conn, probin, out['pkglibdir'], dynamic_path, why)
+                        except _pg.psycopg2.Error as exc:
+                            seen[probin] = dict(blank, error=f'the session ended while checking it: {str(exc).strip()}')
                 libraries.append(dict(seen[probin]))
             out['extensions'].append({
                 'database': database, 'name': row['name'], 'version': row['version'],

@@ -20,7 +20,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / 'roles' / 'catmaid_readonly'
-TASKS = ("Read the directory of the role's Django app", "List what the app's package", 'Refuse an app directory')
+TASKS = ("Read the directory of the role's Django app", 'List what the app directory holds', 'Refuse an app directory')
 
 
 def run(tmp_path: Path, app_dir: Path) -> subprocess.CompletedProcess:
@@ -47,7 +47,8 @@ def install(lib: Path) -> Path:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason='needs root (files of other owners)')
 @pytest.mark.parametrize('case', ['missing', 'clean', 'pycache', 'foreign module', 'package of another user',
-                                  'writable app directory', 'file of another user', 'symbolic link'])
+                                  'writable app directory', 'file of another user', 'symbolic link',
+                                  'module beside the package', 'group-writable file', 'linked file'])
 def test_only_roots_own_app_directory_passes(tmp_path: Path, case: str) -> None:
     lib = tmp_path / 'lib'
     lib.mkdir()
@@ -66,6 +67,13 @@ def test_only_roots_own_app_directory_passes(tmp_path: Path, case: str) -> None:
         app_dir.chmod(0o777)
     elif case == 'file of another user':
         os.chown(package / 'apps.py', 65534, -1)
+    elif case == 'module beside the package':          # the app directory is on sys.path: IPython.py is imported
+        (app_dir / 'IPython.py').write_text("print('planted')\n")
+    elif case == 'group-writable file':
+        (package / 'apps.py').chmod(0o664)
+    elif case == 'linked file':
+        (package / 'apps.py').unlink()
+        (package / 'apps.py').symlink_to(tmp_path / 'elsewhere.py')
     elif case == 'symbolic link':
         target = tmp_path / 'elsewhere'
         shutil.move(str(app_dir), str(target))
@@ -76,3 +84,5 @@ def test_only_roots_own_app_directory_passes(tmp_path: Path, case: str) -> None:
     else:
         assert res.returncode != 0 and f'{app_dir} must be root' in res.stdout, res.stdout + res.stderr
         assert 'Nothing was changed for the app' in res.stdout
+        if case in ('foreign module', 'module beside the package', 'group-writable file', 'file of another user', 'linked file'):
+            assert "holds what is not the role's" in res.stdout, res.stdout

@@ -20,8 +20,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 # Every task file of the roles (tasks and handlers, subdirectories too) and every playbook.
-FILES = sorted([*(REPO / 'roles').glob('*/tasks/**/*.yml'), *(REPO / 'roles').glob('*/handlers/**/*.yml'),
-                *(REPO / 'playbooks').glob('**/*.yml')])
+FILES = sorted(path for pattern in ('*/tasks/**/*.y*ml', '*/handlers/**/*.y*ml') for path in (REPO / 'roles').glob(pattern)) \
+    + sorted((REPO / 'playbooks').glob('**/*.y*ml'))
 COMMANDS = ('command', 'shell', 'script', 'raw')
 
 
@@ -30,8 +30,9 @@ def _tasks(items: Any, environment: dict | None = None) -> Iterator[dict]:
     for item in items or []:
         if not isinstance(item, dict):
             continue
-        env = {**(environment or {}), **(item.get('environment') or {})} if isinstance(item.get('environment'), dict) \
-            else (environment or {})
+        own = item.get('environment')
+        # A task's own environment replaces the blocks' when it is not a mapping (a Jinja string): then only it counts.
+        env = {**(environment or {}), **own} if isinstance(own, dict) else (own if own is not None else (environment or {}))
         if any(key in item for key in ('block', 'rescue', 'always')):
             for key in ('block', 'rescue', 'always'):
                 yield from _tasks(item.get(key), env)
@@ -43,7 +44,7 @@ def _all_tasks(path: Path) -> Iterator[dict]:
     data = yaml.safe_load(path.read_text()) or []
     if not isinstance(data, list):          # a vars file
         return
-    if data and isinstance(data[0], dict) and ('hosts' in data[0] or 'import_playbook' in data[0]):   # a playbook
+    if data and isinstance(data[0], dict) and any(k == 'hosts' or k.endswith('import_playbook') for k in data[0]):   # a playbook
         for play in data:
             for key in ('pre_tasks', 'tasks', 'post_tasks', 'handlers'):
                 yield from _tasks(play.get(key), play.get('environment') if isinstance(play.get('environment'), dict) else None)
@@ -85,9 +86,11 @@ def test_the_sql_tasks_are_found() -> None:
 @pytest.mark.parametrize('where, name, task', _cases(), ids=lambda v: v if isinstance(v, str) else '')
 def test_every_sql_task_pins_the_search_path(where: str, name: str, task: dict) -> None:
     args = next(v for k, v in task.items() if k.split('.')[-1] == _module(task))
-    given = ((args or {}).get('connect_params') or {}).get('options') if isinstance(args, dict) else None
-    assert given is None, f'{where}: task {name!r} gives connect_params.options, and libpq then ignores PGOPTIONS'
-    options = str((task.get('environment') or {}).get('PGOPTIONS', ''))
+    for given in (args, task.get('args')):
+        params = (given or {}).get('connect_params') if isinstance(given, dict) else None
+        assert not params, f'{where}: task {name!r} gives connect_params, and libpq may then ignore PGOPTIONS ({params!r})'
+    env = task.get('environment')
+    options = str(env.get('PGOPTIONS', '')) if isinstance(env, dict) else ''
     assert re.search(r'(^|\s)-c search_path=pg_catalog(\s|$)', options), (
         f'{where}: task {name!r} sends SQL as a superuser without PGOPTIONS "-c search_path=pg_catalog" '
         f'in its environment (environment: {task.get("environment")!r})')

@@ -166,3 +166,14 @@ def test_the_startup_options_override_a_database_owners_settings_on_every_major(
     assert 'idle_session_timeout' not in ext.options(130011)
     assert '-c idle_session_timeout=0' in ext.options(140000) and 'transaction_timeout' not in ext.options(160004)
     assert '-c transaction_timeout=0' in ext.options(170002)
+
+
+def test_a_library_left_unknown_by_the_connection_says_so():
+    """Review 16 L4: a library the check could not reach (no connection, or the session ended) is a problem,
+    with advice about the connection, not about privileges."""
+    for error in ('no connection to check it: FATAL: too many connections',
+                  'the session ended while checking it: server closed the connection unexpectedly'):
+        lib = {'library': '$libdir/postgis-3', 'paths': [], 'found': None, 'path': None, 'loadable': None, 'error': error}
+        (line,) = ext.problems([{'database': 'db', 'name': 'postgis', 'version': '3', 'libraries': [lib]}], {}, 'r')
+        assert error in line and 'run status again once the server takes connections' in line
+        assert 'superuser' not in line
