@@ -12,11 +12,14 @@
 #                   (default https://github.com/catmaid/CATMAID.git)
 #   CATMAID_COMMIT  commit for a git URL; also checked against a tarball's `git archive` header
 #                   (default 7d9f836180d199d9d7321f3c57d1d1ed96dcfdd5)
-#   PYTHON39        a CPython 3.9 for pip download (default: python3.9 on PATH, else ~/.pyenv/versions/3.9*)
+#   PYTHON39        a CPython 3.9 for pip download (default: python3.9 on PATH or ~/.pyenv/versions/3.9*,
+#                   else the checkout's .venv or python3: pip targets 3.9 by its options either way)
 #   IMAGE_REPO      (default catmaid-replication), FORCE=1 rebuilds even when the inputs are unchanged,
 #   BUILD_DIR       (default <checkout>/build) for the wheelhouse, git cache and staging context.
 #   DOWNLOAD_ONLY=1 stops after the wheelhouse (no docker build); NO_CACHE=1 builds without docker's
 #   layer cache (a cold build, e.g. to time it; with FORCE=1 when the inputs are unchanged).
+# Exit status 3: CATMAID_SOURCE is unset and the default git URL is out of reach; 1: any other failure
+# (a CATMAID_SOURCE that is set but cannot be had too).
 # Safe to rerun: an image whose label carries the current input hash is kept (prints so); the input
 # hash covers the Dockerfile, the lock, wheelhouse-extra.txt, the source's identity (commit, tarball
 # sha256 or tree hash) and the base image's id.
@@ -36,6 +39,10 @@ commit=${CATMAID_COMMIT:-$default_commit}
 
 log() { printf 'build-catmaid-image: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# The default source (GitHub; CATMAID_SOURCE unset) cannot be reached: exit 3, which
+# scripts/catmaid-app-image.sh turns into a loud skip of the catmaid_app scenario. A source the user
+# named that cannot be had is an error (exit 1): they asked for the scenario.
+nosource() { if [ -z "${CATMAID_SOURCE:-}" ]; then log "ERROR: $*"; exit 3; fi; die "$*"; }
 t_start=$(date +%s)
 
 command -v docker >/dev/null || die "docker is not installed (run: make host-docker)"
@@ -51,7 +58,7 @@ kind=
 if [ -f "$source" ]; then kind=tarball
 elif [ -d "$source" ]; then kind=dir
 elif [[ "$source" =~ ^(https?|git|ssh|file):// || "$source" =~ ^[^/]+@[^/]+: || "$source" == *.git ]]; then kind=git
-else die "CATMAID_SOURCE='$source' is neither a file, a directory nor a git URL"
+else nosource "CATMAID_SOURCE='$source' is neither a file, a directory nor a git URL"
 fi
 [[ "$commit" =~ ^[0-9a-f]{7,40}$ ]] || die "CATMAID_COMMIT='$commit' is not a commit id (hex)"
 
@@ -95,13 +102,14 @@ fetch_git() {
   if [ ! -d "$git_cache" ]; then
     mkdir -p "$(dirname "$git_cache")"
     git init -q --bare "$git_cache"
-    git -C "$git_cache" remote add origin "$source"
   fi
+  # Also when a run was stopped between the two commands.
+  git -C "$git_cache" remote get-url origin >/dev/null 2>&1 || git -C "$git_cache" remote add origin "$source"
   if ! git -C "$git_cache" cat-file -e "$commit^{commit}" 2>/dev/null; then
     log "fetching $commit from $source (cache $git_cache)"
     git -C "$git_cache" fetch -q --depth 1 origin "$commit" 2>&1 ||
       git -C "$git_cache" fetch -q origin 2>&1 ||
-      die "cannot fetch $commit from $source (no network to it? point CATMAID_SOURCE at a tarball or directory of that commit)"
+      nosource "cannot fetch $commit from $source (no network to it? point CATMAID_SOURCE at a tarball or directory of that commit)"
   fi
   full_commit=$(git -C "$git_cache" rev-parse "$commit^{commit}" 2>/dev/null || git -C "$git_cache" rev-parse FETCH_HEAD) ||
     die "commit $commit not found in $source"
@@ -125,21 +133,27 @@ if [ "$force" != 1 ] && [ "$current" = "$inputs_sha" ]; then
   prune_old
   exit 0
 fi
+# A git source is fetched now, before the wheelhouse's ~110 MB: one out of reach is found first.
+[ "$kind" != git ] || [ -n "${full_commit:-}" ] || fetch_git
 if [ "$force" = 1 ]; then log "FORCE=1: rebuilding $tag"
 elif [ -n "$current" ]; then log "$tag was built from other inputs (${current:0:12}), rebuilding"
 fi
 
 # --- 2. the wheelhouse (host side) -----------------------------------------------------------
+# pip download targets bullseye through --python-version/--abi/--platform, so any CPython with pip
+# can fetch the wheelhouse (the same 89 files with 3.9 and 3.11); a 3.9 is only preferred.
 is_py39() { [ -n "$1" ] && "$1" -c 'import sys; assert sys.version_info[:2] == (3, 9)' >/dev/null 2>&1; }
+has_pip() { [ -n "$1" ] && "$1" -m pip --version >/dev/null 2>&1; }
 py39=${PYTHON39:-}
 if [ -n "$py39" ]; then
-  is_py39 "$py39" || die "PYTHON39=$py39 is not a working CPython 3.9"
+  { is_py39 "$py39" && has_pip "$py39"; } || die "PYTHON39=$py39 is not a working CPython 3.9 with pip"
 else
   # A pyenv shim may be on PATH without answering, so try each candidate.
-  for c in "$(command -v python3.9 || true)" "$HOME"/.pyenv/versions/3.9*/bin/python3.9 /usr/local/bin/python3.9 /usr/bin/python3.9; do
-    if is_py39 "$c"; then py39=$c; break; fi
+  for c in "$(command -v python3.9 || true)" "$HOME"/.pyenv/versions/3.9*/bin/python3.9 /usr/local/bin/python3.9 /usr/bin/python3.9 \
+           "$here/.venv/bin/python" "$(command -v python3 || true)"; do
+    if has_pip "$c"; then py39=$c; break; fi
   done
-  [ -n "$py39" ] || die "no CPython 3.9 found for pip download (set PYTHON39=/path/to/python3.9)"
+  [ -n "$py39" ] || die "no Python with pip found for pip download (run: make venv, or set PYTHON39=/path/to/python3.9)"
 fi
 wheelhouse="$build_dir/catmaid-wheelhouse/${lock_sha:0:12}"
 if [ -f "$wheelhouse/.complete" ]; then

@@ -22,6 +22,13 @@
 #               /3/skeletons/ with the token (the fixture's 12 skeletons of project 3)
 # Rerunnable on the same host: the database is dropped and made again, gunicorn restarted.
 # The passwords come from the file named by $1 (fixed lab test values, never on a command line).
+# Settings the file may also set (the Molecule scenario catmaid_app uses them):
+#   SMOKE_STEPS              the steps to run, in this order, e.g. "postgres configure gunicorn nginx"
+#                            for a replica's read-only instance (its database comes by replication);
+#                            default: all of them
+#   CATMAID_SETTINGS_EXTRA   a file appended to settings.py by `configure` (site settings)
+#   CATMAID_GUNICORN_START   0: `gunicorn` writes and enables the unit but does not start it (a replica's
+#                            database does not exist yet); default 1
 set -euo pipefail
 
 env_file=${1:-/tmp/smoke.env}
@@ -38,6 +45,7 @@ py=$dj/env/bin/python
 manage() { (cd "$dj/projects" && PATH="$dj/env/bin:$PATH" "$py" manage.py "$@"); }
 as_pg() { su postgres -s /bin/sh -c "$*"; }
 
+want() { [[ " ${SMOKE_STEPS:-all} " == *" all "* || " ${SMOKE_STEPS:-} " == *" $1 "* ]]; }
 step_name=
 step_t0=
 timings=()
@@ -49,6 +57,7 @@ end() {
 # shellcheck disable=SC2154  # rc is set inside the trap
 trap 'rc=$?; [ -z "$step_name" ] || echo "smoke: $step_name FAILED (rc $rc)" >&2' EXIT
 
+if want postgres; then
 begin postgres
 for _ in $(seq 1 60); do
   systemctl is-system-running >/dev/null 2>&1 && break
@@ -60,7 +69,9 @@ pg_lsclusters -h 13 main | grep -q online || pg_ctlcluster 13 main start
 for _ in $(seq 1 30); do as_pg "psql -Atqc 'select 1'" >/dev/null 2>&1 && break; sleep 1; done
 as_pg "psql -Atqc 'select version()'"
 end
+fi
 
+if want database; then
 begin database
 as_pg "psql -q -v ON_ERROR_STOP=1 -c 'DROP DATABASE IF EXISTS \"$CATMAID_DB_NAME\"'"
 # createuser.sh takes the password as an argument: run it with the value from the file inside this
@@ -69,7 +80,9 @@ as_pg "psql -q -v ON_ERROR_STOP=1 -c 'DROP DATABASE IF EXISTS \"$CATMAID_DB_NAME
   as_pg "psql -q -v ON_ERROR_STOP=1" >/dev/null
 as_pg "psql -Atq -d '$CATMAID_DB_NAME' -c 'select postgis_full_version()'" | cut -c1-100
 end
+fi
 
+if want configure; then
 begin configure
 install -d -o www-data -g www-data /var/lib/catmaid/files
 purelib=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
@@ -89,40 +102,59 @@ catmaid_subdirectory = ''
 catmaid_default_enabled_tools = ['tracing']
 EOF
 (cd "$dj" && "$py" create_configuration.py >/dev/null)
+if [ -n "${CATMAID_SETTINGS_EXTRA:-}" ]; then
+  { echo; echo "# Site settings (smoke.sh: $CATMAID_SETTINGS_EXTRA)"; cat "$CATMAID_SETTINGS_EXTRA"; } >> "$dj/projects/mysite/settings.py"
+fi
 umask 022
 chgrp www-data "$dj/configuration.py" "$dj/projects/mysite/settings.py"
 grep -E "^(ALLOWED_HOSTS|STATIC_ROOT|STATIC_URL|MEDIA_ROOT)" "$dj/projects/mysite/settings.py"
 end
+fi
 
+if want migrate; then
 begin migrate
 manage migrate --noinput -v 0
 end
+fi
 
+if want fixture; then
 begin fixture
 manage loaddata catmaid_testdata
 end
+fi
 
+if want consistent; then
 begin consistent
 manage shell -c 'from catmaid.tests.common import init_consistent_data; init_consistent_data()'
 end
+fi
 
+if want materialize; then
 begin materialize
 manage catmaid_rebuild_all_materializations
 end
+fi
 
+if want check; then
 begin check
 manage check
 end
+fi
 
+if want static; then
 begin static
 manage collectstatic -l --noinput -v 0
 end
+fi
 
+if want token; then
 begin token
 token=$(manage drf_create_token admin | awk '{print $3}')
 [ ${#token} -ge 20 ] || { echo "smoke: no token from drf_create_token" >&2; exit 1; }
 end
+fi
 
+if want gunicorn; then
 begin gunicorn
 # manage.py ran as root and made MEDIA_ROOT's sub-folders (tmp/matplotlib, ...): the web server
 # user must be able to write there.
@@ -142,12 +174,19 @@ Restart=on-failure
 WantedBy=multi-user.target
 EOF
 systemctl daemon-reload
+systemctl enable -q catmaid-gunicorn
+if [ "${CATMAID_GUNICORN_START:-1}" = 0 ]; then
+  echo "gunicorn: unit written and enabled, not started (CATMAID_GUNICORN_START=0)"
+else
 systemctl restart catmaid-gunicorn
 # ALLOWED_HOSTS is [servername]: send it as Host.
 for _ in $(seq 1 60); do curl -fsS -H "Host: $CATMAID_SERVERNAME" -o /dev/null "http://$CATMAID_GUNICORN_BIND/" 2>/dev/null && break; sleep 0.5; done
 curl -fsS -H "Host: $CATMAID_SERVERNAME" -o /dev/null -w 'gunicorn /: HTTP %{http_code}, %{size_download} bytes\n' "http://$CATMAID_GUNICORN_BIND/"
+fi
 end
+fi
 
+if want nginx; then
 begin nginx
 cat > /etc/nginx/sites-available/catmaid <<EOF
 upstream catmaid-wsgi { server $CATMAID_GUNICORN_BIND fail_timeout=0; }
@@ -157,6 +196,8 @@ server {
     location /static/ { alias $dj/static/; }
     location /files/ { alias /var/lib/catmaid/files/; }
     location / {
+        # CORS for a read-only instance (catmaid_readonly_cors_origins); a glob: may match nothing.
+        include /etc/nginx/snippets/catmaid-readonly-cors*.conf;
         proxy_pass http://catmaid-wsgi/;
         proxy_redirect off;
         proxy_set_header Host \$host;
@@ -172,7 +213,9 @@ systemctl enable -q nginx
 # restart, not reload: a reload is asynchronous, the next request may still reach an old worker.
 systemctl restart nginx
 end
+fi
 
+if want http; then
 begin http
 base="http://127.0.0.1:$CATMAID_HTTP_PORT"
 curl -fsS -H "Host: $CATMAID_SERVERNAME" -o /tmp/smoke-index.html -w 'nginx /: HTTP %{http_code}, %{size_download} bytes\n' "$base/"
@@ -189,5 +232,6 @@ echo "nginx /3/skeletons/ (token of admin): $skeletons"
 n=$(printf '%s' "$skeletons" | "$py" -c 'import json, sys; print(len(json.load(sys.stdin)))')
 [ "$n" -eq 12 ] || { echo "smoke: expected the fixture's 12 skeletons of project 3, got $n" >&2; exit 1; }
 end
+fi
 
 echo "smoke: all steps ok: ${timings[*]}"

@@ -33,16 +33,20 @@ def _trusted(value: Any) -> Any:
     return value
 
 
-def render(template: str, **overrides: Any) -> str:
+def role_templar(**overrides: Any) -> Templar:
+    """A Templar with the role's defaults and vars, as a play has them, and ``overrides``."""
     loader = DataLoader()
     variables: dict[str, Any] = {}
     for part in ('defaults', 'vars'):
         variables.update(_trusted(loader.load_from_file(str(ROLE / part / 'main.yml'))))
     variables['ansible_managed'] = MANAGED
     variables.update(overrides)
-    templar = Templar(loader=loader, variables=variables)
+    return Templar(loader=loader, variables=variables)
+
+
+def render(template: str, **overrides: Any) -> str:
     source = trust_as_template((ROLE / 'templates' / template).read_text(encoding='utf-8'))
-    return templar.template(source, escape_backslashes=False)
+    return role_templar(**overrides).template(source, escape_backslashes=False)
 
 
 def run_fragment(text: str, installed_apps: Any) -> dict[str, Any]:
@@ -282,3 +286,16 @@ def test_the_maps_allow_only_the_listed_origins_and_the_snippet_uses_them():
         assert f'add_header {header} $catmaid_readonly_cors_{variable} always;' in snippet
         assert f'$catmaid_readonly_cors_{variable} ' in maps
     assert 'X-Authorization' in maps and 'if ($catmaid_readonly_cors_preflight)' in snippet and 'return 204;' in snippet
+
+
+def client_package(version: str) -> str:
+    return role_templar(catmaid_readonly_django_version=version).template(trust_as_template('{{ __catmaid_readonly_client_package }}'))
+
+
+@pytest.mark.parametrize('version,package', [('3.2', 'python-memcached<1.60'), ('3.2.18', 'python-memcached<1.60'),
+                                             ('4.0.10', 'python-memcached<1.60'), ('4.1', 'pymemcache'),
+                                             ('5.1', 'pymemcache')])
+def test_client_package_suits_the_backend(version, package):
+    """python-memcached 1.60+ has no Client._deletetouch, which MemcachedCache.delete() of Django 3.2
+    and 4.0 calls (every login on a real CATMAID 3.2 replica failed): the role installs an older one."""
+    assert client_package(version) == package
