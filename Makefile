@@ -176,7 +176,7 @@ catmaid-image: host-docker
 	$(if $(CATMAID_SOURCE),CATMAID_SOURCE='$(CATMAID_SOURCE)') $(if $(CATMAID_COMMIT),CATMAID_COMMIT='$(CATMAID_COMMIT)') \
 	  scripts/build-catmaid-image.sh
 
-# Issue 15's browser check, not in `make test` (about 9 minutes; docs/notes/catmaid-browser.md): a headless Chromium
+# Issue 15's browser check, not in `make test` (4 to 8 minutes; docs/notes/catmaid-browser.md): a headless Chromium
 # (Debian's, driven by selenium from build/browser-venv) opens CATMAID's tracing view on cmb-main with
 # read_only_mirror_index set, and cmb-mirror's nginx log must show the node-list requests (plus a control without).
 # Needs the image of `make catmaid-image`; KEEP=1 keeps the containers and the network catmaid-browser-lab.
