@@ -117,7 +117,8 @@ fetch_git() {
 }
 [ -n "$identity" ] || fetch_git
 
-lock_sha=$(sha256sum "$src_dir/requirements.lock" "$src_dir/wheelhouse-extra.txt" | sha256sum | cut -c1-64)
+# Of the contents only (sha256sum would also hash the paths: another checkout, another wheelhouse).
+lock_sha=$(sha256sum "$src_dir/requirements.lock" "$src_dir/wheelhouse-extra.txt" | cut -c1-64 | sha256sum | cut -c1-64)
 inputs_sha=$( { sha256sum "$src_dir/Dockerfile" "$src_dir/requirements.lock" "$src_dir/wheelhouse-extra.txt" | cut -c1-64
                printf '%s\n%s\n' "$identity" "$base_id"; } | sha256sum | cut -c1-64)
 log "source: $kind $source ($identity)"
