@@ -176,10 +176,13 @@ catmaid-image: host-docker
 	$(if $(CATMAID_SOURCE),CATMAID_SOURCE='$(CATMAID_SOURCE)') $(if $(CATMAID_COMMIT),CATMAID_COMMIT='$(CATMAID_COMMIT)') \
 	  scripts/build-catmaid-image.sh
 
-# Issue 15's browser check, not in `make test` (4 to 8 minutes; docs/notes/catmaid-browser.md): a headless Chromium
-# (Debian's, driven by selenium from build/browser-venv) opens CATMAID's tracing view on cmb-main with
-# read_only_mirror_index set, and cmb-mirror's nginx log must show the node-list requests (plus a control without).
-# Needs the image of `make catmaid-image`; KEEP=1 keeps the containers and the network catmaid-browser-lab.
+# Issue 15's browser check, not in `make test` (10 to 15 minutes; docs/notes/catmaid-browser.md): on the lab of the
+# Molecule scenario catmaid_app (molecule create + converge: cma-primary, cma-replica, network catmaid-app-lab), a
+# headless Chromium (Debian's, driven by selenium from build/browser-venv) opens the main instance's tracing view
+# with read_only_mirror_index set, and the replica's nginx log must show the node-list requests (plus a control
+# without); molecule destroy at the end. Needs `collection`, `host-docker` and the image of `make catmaid-image`.
+# It runs that scenario's lab: never while `make test` or `make molecule` runs catmaid_app (it refuses to start
+# when cma-* containers exist). KEEP=1 keeps the lab; REUSE=1 uses a kept one (no create, no converge).
 .PHONY: catmaid-browser
 catmaid-browser: collection host-docker
 	scripts/catmaid-browser-check.sh

@@ -2,14 +2,15 @@
 
 Driven by scripts/catmaid-browser-check.sh (make catmaid-browser): selenium (PyPI) on the controller
 talks to Debian's chromedriver, which runs in the main instance's container and starts Debian's
-chromium there. The script logs in through CATMAID's own login box, opens the tracing tool on a
+chromium there (the Molecule scenario catmaid_app's cma-primary). The script logs in through CATMAID's own login box, opens the tracing tool on a
 stack, waits until the tracing overlay has asked for its node list (and drawn what came back), and
 prints one JSON object: the client settings the front end uses (read_only_mirror_index, the remote
 servers' names and URLs, never their API keys), the nodes the overlay holds, and the node-list
-requests the browser itself logged (Chrome's performance log). The access logs of both instances
-are read by the shell script: they are what the check is decided on.
+requests the browser itself logged (Chrome's performance log), and every request it sent to the
+replica (--replica: method and path, counted). The access logs of both instances are read by the
+shell script: they are what the check is decided on.
 
-Usage: catmaid_browser_check.py --webdriver URL --main URL --project ID --stack ID
+Usage: catmaid_browser_check.py --webdriver URL --main URL [--replica URL] --project ID --stack ID
            --x NM --y NM --z NM --user NAME --password-file FILE [--settle S] [--timeout S]
 The password is read from --password-file (mode 0600), never from the command line.
 """
@@ -20,7 +21,7 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import ElementClickInterceptedException, TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.command import Command
 from selenium.webdriver.support import expected_conditions as ec
@@ -94,8 +95,8 @@ def get_log(driver, kind):
     return driver.execute(Command.GET_LOG, {"type": kind})["value"]
 
 
-def node_list_requests(driver):
-    """The node-list requests Chrome sent, from its performance log (Network.requestWillBeSent)."""
+def sent_requests(driver):
+    """The requests Chrome sent, from its performance log (Network.requestWillBeSent): (method, URL)."""
     found = []
     try:
         entries = get_log(driver, "performance")
@@ -110,8 +111,7 @@ def node_list_requests(driver):
         if msg.get("method") != "Network.requestWillBeSent":
             continue
         req = msg["params"]["request"]
-        if "/node/list" in req["url"]:
-            found.append({"method": req["method"], "url": req["url"].split("?", 1)[0]})
+        found.append((req["method"], req["url"].split("?", 1)[0]))
     return found
 
 
@@ -119,6 +119,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--webdriver", required=True, help="chromedriver's URL, e.g. http://172.24.0.2:9515")
     ap.add_argument("--main", required=True, help="the main instance's URL as the browser reaches it")
+    ap.add_argument("--replica", help="the replica's URL: the requests sent there are listed")
     ap.add_argument("--project", type=int, required=True)
     ap.add_argument("--stack", type=int, required=True)
     ap.add_argument("--x", type=float, required=True, help="project coordinates in nm")
@@ -149,7 +150,17 @@ def main():
         account = wait.until(ec.visibility_of_element_located((By.ID, "account")))
         account.send_keys(args.user)
         driver.find_element(By.ID, "password").send_keys(password)
-        driver.find_element(By.ID, "login").click()
+        # CATMAID covers the page with its busy overlay (#eventCatcher, cursor "wait") while the front end
+        # still loads (slow on a first request after gunicorn's restart): a click then hits the overlay.
+        wait.until(ec.invisibility_of_element_located((By.ID, "eventCatcher")))
+        for attempt in range(30):
+            try:
+                wait.until(ec.element_to_be_clickable((By.ID, "login"))).click()
+                break
+            except ElementClickInterceptedException:
+                if attempt == 29:
+                    raise
+                time.sleep(1)
         wait.until(lambda d: d.execute_script(
             "return typeof CATMAID !== 'undefined' && !!CATMAID.session && CATMAID.session.is_authenticated"))
         result["login_s"] = round(time.monotonic() - t0, 1)
@@ -170,7 +181,16 @@ def main():
         if state.get("tracing_data_url"):
             state["tracing_data_url"] = state["tracing_data_url"].split("?", 1)[0]
         result["state"] = state
-        result["browser_node_list_requests"] = node_list_requests(driver)
+        sent = sent_requests(driver)
+        result["browser_node_list_requests"] = [{"method": m, "url": u} for m, u in sent if "/node/list" in u]
+        if args.replica:
+            replica = args.replica.rstrip("/") + "/"
+            counts = {}
+            for m, u in sent:
+                if u.startswith(replica):
+                    key = f"{m} /{u[len(replica):]}"
+                    counts[key] = counts.get(key, 0) + 1
+            result["browser_replica_requests"] = counts
         severe = [e["message"][:300] for e in get_log(driver, "browser") if e.get("level") == "SEVERE"]
         # The fixture's image tiles are on public hosts the lab cannot reach: counted, not listed.
         result["console_tile_errors"] = sum("ERR_NAME_NOT_RESOLVED" in m for m in severe)
