@@ -32,7 +32,8 @@
 # while `make test` or `make molecule` runs that scenario. It refuses to start when those containers exist
 # (unless REUSE=1).
 # Environment: KEEP=1 keeps the lab (then `molecule destroy -s catmaid_app`, or a later run with REUSE=1);
-# REUSE=1 uses a lab kept by KEEP=1 as it is (no create, no converge; destroyed at the end unless KEEP=1);
+# REUSE=1 uses a lab this script kept with KEEP=1 (container ids in build/catmaid-browser.kept) as it is (no create,
+# no converge; destroyed at the end unless KEEP=1); a lab of make test or make molecule is refused;
 # SELENIUM_VERSION (default 4.51.0; 4.52.0 needs a certifi newer than the index has).
 # The API token and the password never appear on a command line: they go through files of mode 0600/0640
 # (a temporary directory on the controller, removed at the end), pipes and stdin.
@@ -75,13 +76,24 @@ molecule_run() {  # COMMAND LOG
   (cd "$here" && molecule "$1" -s "$scenario") >"$2" 2>&1
 }
 
-lab_exists() { docker ps -a --format '{{.Names}}' | grep -qxE "$main|$replica"; }
+lab_ids() { docker ps -aq --no-trunc --filter "name=^/$main\$" --filter "name=^/$replica\$" | sort; }
+lab_exists() {
+  local names
+  names=$(docker ps -a --format '{{.Names}}') || die "docker ps failed"
+  grep -qxE "$main|$replica" <<<"$names"
+}
+kept_marker="$here/build/catmaid-browser.kept"  # the container ids of a lab this script kept (KEEP=1)
 reuse=0
 if lab_exists; then
-  [ "${REUSE:-0}" = 1 ] || die "containers of the scenario $scenario exist ($main/$replica): a run of make test or
-  make molecule, or a lab kept with KEEP=1 (REUSE=1 uses it; molecule destroy -s $scenario removes it)"
-  reuse=1
+  # REUSE=1 only for the lab this script kept, never one of make test or make molecule.
+  if [ "${REUSE:-0}" = 1 ] && [ -s "$kept_marker" ] && [ "$(cat "$kept_marker")" = "$(lab_ids)" ]; then
+    reuse=1
+  else
+    die "containers of the scenario $scenario exist ($main/$replica) that this script did not keep: a run of make test
+  or make molecule uses them (wait for it), or remove them with molecule destroy -s $scenario"
+  fi
 fi
+rm -f "$kept_marker"
 
 mkdir -p "$out"
 rm -f "$out"/*  # this script's own directory: files of the previous run
@@ -93,8 +105,11 @@ ours=0  # set once this run may have made the lab: only then is it destroyed
 cleanup() {
   rm -rf "$secrets"
   [ "$ours" = 1 ] || return 0
+  # chromedriver drives a root Chrome: never left running.
+  docker exec "$main" systemctl stop "$chromedriver_unit" >/dev/null 2>&1 || true
   if [ "${KEEP:-0}" = 1 ]; then
-    log "kept (KEEP=1): the lab of $scenario ($main, $replica, network $net); molecule destroy -s $scenario removes it"
+    lab_ids >"$kept_marker"
+    log "kept (KEEP=1): the lab of $scenario ($main, $replica, network $net); REUSE=1 uses it, molecule destroy -s $scenario removes it"
   else
     local t
     t=$(date +%s)
@@ -124,7 +139,7 @@ else
   molecule_run converge "$out/molecule-converge.log" ||
     { tail -n 40 "$out/molecule-converge.log" >&2; die "molecule converge -s $scenario failed ($out/molecule-converge.log)"; }
   log "molecule converge -s $scenario (site.yml, catmaid_readonly.yml) in $(since "$t") s"
-  sed -n '/^PLAY RECAP/,$p' "$out/molecule-converge.log" | grep -E '^[^ ]+ +: ok=' | tail -n 3 | sed 's/^/  /' >&2
+  { sed -n '/^PLAY RECAP/,$p' "$out/molecule-converge.log" | grep -E '^[^ ]+ +: ok=' || true; } | tail -n 3 | sed 's/^/  /' >&2
 fi
 
 ip_of() { docker inspect -f "{{(index .NetworkSettings.Networks \"$net\").IPAddress}}" "$1"; }
@@ -229,10 +244,13 @@ restart_main  # gunicorn's workers import settings.py again
 wait "$apt_pid" || { tail -n 20 "$out/apt-chromium.log" >&2; die "apt-get install chromium failed in $main"; }
 log "main: $(docker exec "$main" chromium --version 2>/dev/null), $(docker exec "$main" chromedriver --version | cut -d' ' -f1-2) (apt $(since "$t_apt") s)"
 
-# chromedriver on the lab network (--allowed-ips= : any client; the network is the lab's).
+# chromedriver on the lab network, for the controller only: the network's gateway is the host's side of it
+# (still any user on this host; the page loads take a minute, and cleanup stops it).
+gateway=$(docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' "$net")
+[ -n "$gateway" ] || die "no gateway address of $net"
 docker exec "$main" sh -c "systemctl stop $chromedriver_unit 2>/dev/null; systemctl reset-failed $chromedriver_unit 2>/dev/null; true"
 docker exec "$main" systemd-run -q --unit="$chromedriver_unit" --property=Environment=HOME=/root \
-  /usr/bin/chromedriver --port=9515 --allowed-ips= '--allowed-origins=*'
+  /usr/bin/chromedriver --port=9515 "--allowed-ips=$gateway" '--allowed-origins=*'
 for _ in $(seq 1 30); do curl -fsS "http://$main_ip:9515/status" >/dev/null 2>&1 && break; sleep 1; done
 curl -fsS "http://$main_ip:9515/status" >/dev/null || die "chromedriver does not answer on $main_ip:9515"
 
@@ -336,10 +354,18 @@ verdict() {  # NAME: PASS or FAIL with the reason
     [ "${res[$n.replica_get_ok]}" -ge 1 ] || why+=("no GET /$project/node/list answered 200 on the replica")
     [ "${res[$n.replica_options_ok]}" -ge 1 ] || why+=("no CORS preflight (OPTIONS) answered 204 on the replica")
     [ "${res[$n.replica_edge]}" -ge 1 ] || why+=("no scan of treenode_edge in the replica's database")
+    [ "${res[$n.main_get]}" -eq 0 ] || why+=("node-list requests reached the main instance too")
+    [ "${res[$n.main_edge]}" -eq 0 ] || why+=("treenode_edge was scanned in the primary's database")
+    [ "${res[$n.ro_errors]}" -eq 0 ] || why+=("read-only errors in the replica's PostgreSQL log")
   else
     [ "${res[$n.index]}" = -1 ] || why+=("the front end used read_only_mirror_index ${res[$n.index]}")
     [ "${res[$n.main_get]}" -ge 1 ] || why+=("no GET /$project/node/list on the main instance")
     [ $(( ${res[$n.replica_get]} + ${res[$n.replica_options]} )) -eq 0 ] || why+=("node-list requests reached the replica")
+    [ "${res[$n.main_edge]}" -ge 1 ] || why+=("no scan of treenode_edge in the primary's database")
+    [ "${res[$n.replica_edge]}" -eq 0 ] || why+=("treenode_edge was scanned in the replica's database")
+    # The front end lists the remote server's projects in both loads: the replica's log slice is live.
+    [[ "${res[$n.replica_paths]:-}" == *"GET /projects/ 200"* ]] ||
+      why+=("the replica's access log shows no GET /projects/ of this load (log slice not live?)")
   fi
   if [ ${#why[@]} -eq 0 ]; then echo PASS; else local IFS=';'; echo "FAIL: ${why[*]}"; fi
 }
@@ -363,7 +389,7 @@ for n in replica control; do
   [ -z "${res[$n.replica_errors]}" ] || echo "  $n load, the replica's error answers: ${res[$n.replica_errors]}"
 done
 echo "  replica's access log, first node-list lines:"
-grep -F "/$project/node/list" "$out/replica-replica-access.log" | head -n 2 | cut -c1-400 | sed 's/^/    /'
+{ grep -F "/$project/node/list" "$out/replica-replica-access.log" || true; } | head -n 2 | cut -c1-400 | sed 's/^/    /'
 echo "  logs and JSON: $out"
 if [ "$v_replica" = PASS ] && [ "$v_control" = PASS ]; then
   echo "catmaid-browser-check: PASS"
