@@ -15,9 +15,6 @@ logs=build/logs
 mkdir -p "$logs"
 [ $# -gt 0 ] || { echo "usage: $0 SCENARIO..." >&2; exit 2; }
 
-# Each task's time in the logs, and the slowest at the end of every playbook: where a scenario's time goes.
-export ANSIBLE_CALLBACKS_ENABLED=${ANSIBLE_CALLBACKS_ENABLED:-ansible.posix.profile_tasks}
-
 run_one() {
   local s=$1 start rc
   start=$(date +%s)
