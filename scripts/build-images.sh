@@ -4,8 +4,9 @@
 #      catmaid-replication/debian-base:<release>
 #   2. `docker build` images/debian/Dockerfile on top of it as
 #      catmaid-replication/debian:<release> (systemd, sudo, python3-apt, role packages in apt's cache)
-#   3. `docker build` images/debian-pg/Dockerfile on top of that as
-#      catmaid-replication/debian-pg:<release> (the roles' packages installed, no cluster yet)
+#   3. for each release in $PG_IMAGE_RELEASES (make molecule/test: the scenarios' release) also
+#      `docker build` images/debian-pg/Dockerfile on top of that as
+#      catmaid-replication/debian-pg:<release> (PostgreSQL installed, no cluster yet)
 # Usage: scripts/build-images.sh [RELEASE...]        (default: bookworm; also bullseye, trixie)
 # Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), FORCE=1 rebuilds everything,
 # IMAGE_REPO (default catmaid-replication: the names the scenarios use) builds under another name,
@@ -38,9 +39,8 @@ docker info >/dev/null 2>&1 || { log "docker engine not reachable (run: make hos
 
 # The hash covers the whole build context (only the Dockerfile today).
 dockerfile_sha=$(cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)
-# debian-pg's covers its own context and the image it starts from.
 pg_context="$here/images/debian-pg"
-pg_sha=$( { echo "$dockerfile_sha"; cd "$pg_context" && find . -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-64)
+pg_releases=" ${PG_IMAGE_RELEASES:-} "
 
 rootfs=""
 build_log=$(mktemp "${TMPDIR:-/tmp}/catmaid-build.XXXXXX")
@@ -110,25 +110,33 @@ build_image() {
   prune_old "$release"
 }
 
+# debian-pg's label covers its own context and the id of the image it starts from, so a rebuilt
+# debian:<release> (new packages) rebuilds it too. The image it replaces is removed (unless in use).
 build_pg_image() {
-  local release=$1 tag="$repo/debian-pg:$1" current start
+  local release=$1 tag="$repo/debian-pg:$1" current want old start
+  want=$( { docker image inspect -f '{{.Id}}' "$repo/debian:$release"; cd "$pg_context" && find . -type f -print0 |
+            sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-64)
   current=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$tag" 2>/dev/null || true)
-  if [ "$force" != 1 ] && [ "$current" = "$pg_sha" ]; then
-    log "$tag up to date (${pg_sha:0:12}), kept"
+  if [ "$force" != 1 ] && [ "$current" = "$want" ]; then
+    log "$tag up to date (${want:0:12}), kept"
     return 0
   fi
+  old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
   start=$(date +%s)
   log "docker build $tag"
-  DOCKER_BUILDKIT=0 docker build \
+  DOCKER_BUILDKIT=0 docker build --force-rm \
     --build-arg "BASE_IMAGE=$repo/debian:$release" \
-    --label "$label=$pg_sha" \
+    --label "$label=$want" \
     --label "org.catmaid-replication.release=$release" \
     -t "$tag" \
     "$pg_context" >"$build_log" 2>&1 || { log "docker build failed, last lines:"; tail -n 30 "$build_log" >&2; exit 1; }
   log "$tag built in $(( $(date +%s) - start )) s"
+  if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]; then
+    docker image rm "$old" >/dev/null 2>&1 || true
+  fi
 }
 
 for r in "${releases[@]}"; do
   build_image "$r"
-  build_pg_image "$r"
+  [[ "$pg_releases" != *" $r "* ]] || build_pg_image "$r"
 done
