@@ -52,12 +52,13 @@ def test_nginx_conf_with_its_own_stream_block(lab):
                      'our managed stream block replaced by the site\'s own "stream { ... }": site.yml succeeds, puts the '
                      'include inside that block (one stream block in nginx.conf), nginx -t passes, the replicas stream '
                      'and a rerun changes nothing on the primary (on the parent commit: "stream directive is duplicate", '
-                     'the broken nginx.conf stayed and a rerun reported success)') as c:
+                     'the broken nginx.conf stayed and a rerun reported success); site.yml --limit the primary, where '
+                     'nginx.conf changed') as c:
         dexec(PRIMARY, 'bash', '-c',
               f"sed -i '/# BEGIN catmaid.replication stream servers/,/# END catmaid.replication stream servers/d' {CONF} && "
               f"printf 'stream {{\\n    # the site\\x27s own stream servers\\n}}\\n' >> {CONF} && nginx -t")
         try:
-            res = ansible_playbook(SITE)
+            res = ansible_playbook(SITE, '--limit', PRIMARY)
             assert res.returncode == 0, failure_message(res.stdout) or res.stdout[-2000:]
             text = dexec(PRIMARY, 'cat', CONF).stdout
             blocks = [ln for ln in text.splitlines() if ln.strip().startswith('stream')]
@@ -65,7 +66,7 @@ def test_nginx_conf_with_its_own_stream_block(lab):
             ok, msg = _nginx_ok()
             assert ok, msg
             c.note(f'one stream block, include inside it; nginx -t ok; replicas streaming {wait_streaming(60):.1f} s later')
-            again = ansible_playbook(SITE)
+            again = ansible_playbook(SITE, '--limit', PRIMARY)
             changed = recap(again.stdout).get(PRIMARY, {}).get('changed')
             assert again.returncode == 0 and changed == 0, (changed, again.stdout[-2000:])
             c.note('rerun: changed=0 on the primary')
@@ -73,6 +74,6 @@ def test_nginx_conf_with_its_own_stream_block(lab):
             # Back to the collection's own stream block for the cases after this one.
             dexec(PRIMARY, 'bash', '-c',
                   f"sed -i -e '/^stream {{$/,/^}}$/d' -e '/catmaid.replication stream servers/d' {CONF}")
-            res = ansible_playbook(SITE)
+            res = ansible_playbook(SITE, '--limit', PRIMARY)
             assert res.returncode == 0, failure_message(res.stdout)
             assert _nginx_ok()[0]
