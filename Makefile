@@ -25,7 +25,7 @@ MOLECULE_RELEASES ?= bullseye bookworm trixie
 MOLECULE_IMAGES = $(sort $(MOLECULE_RELEASES) $(CATMAID_LAB_RELEASE))
 # faults, lifecycle, failover and archive run on catmaid-replication/debian-pg of this release (PostgreSQL
 # preinstalled, images/debian-pg/Dockerfile), built with the others by the molecule and test targets.
-PG_IMAGE_RELEASE = $(or $(CATMAID_LAB_RELEASE),bookworm)
+molecule test: export PG_IMAGE_RELEASES = $(or $(CATMAID_LAB_RELEASE),bookworm)
 # Scenarios run side by side, this many at once (each has its own containers and network).
 MOLECULE_JOBS ?= 2
 
@@ -99,7 +99,7 @@ build-check: collection
 	scripts/build-check.sh
 
 molecule: collection host-docker
-	PG_IMAGE_RELEASES=$(PG_IMAGE_RELEASE) scripts/build-images.sh $(MOLECULE_IMAGES)
+	scripts/build-images.sh $(MOLECULE_IMAGES)
 	@# catmaid_app needs CATMAID's image (scripts/catmaid-app-image.sh: kept when up to date); without
 	@# CATMAID's source it is left out, and said so loudly here and again at the end.
 	@scen=" $(SCENARIOS) "; skipped=; \
@@ -129,7 +129,7 @@ test:
 	scripts/ensure-host.sh docker pg sanity
 	@mkdir -p $(BUILD)/logs
 	@trap 'exit 130' INT TERM; t0=$$(date +%s); \
-	  setsid bash -c 'PG_IMAGE_RELEASES=$(PG_IMAGE_RELEASE) scripts/build-images.sh $(MOLECULE_IMAGES) && { [[ " $(SCENARIOS) " != *" catmaid_app "* ]] || \
+	  setsid bash -c 'scripts/build-images.sh $(MOLECULE_IMAGES) && { [[ " $(SCENARIOS) " != *" catmaid_app "* ]] || \
 	      { for _ in $$(seq 900); do [ -f $(BIN)/.installed ] && break; sleep 1; done; scripts/catmaid-app-image.sh; }; }' \
 	    >$(BUILD)/logs/images.log 2>&1 & img=$$!; \
 	  trap 'kill -TERM -- -'"$$img"' 2>/dev/null || true' EXIT; \

@@ -37,8 +37,10 @@ done
 command -v docker >/dev/null || { log "docker is not installed (run: make host-docker)"; exit 1; }
 docker info >/dev/null 2>&1 || { log "docker engine not reachable (run: make host-docker)"; exit 1; }
 
+# Each file of a build context with its hash, one line each, in a fixed order.
+context_files() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 # The hash covers the whole build context (only the Dockerfile today).
-dockerfile_sha=$(cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)
+dockerfile_sha=$(context_files "$context" | sha256sum | cut -c1-64)
 pg_context="$here/images/debian-pg"
 pg_releases=" ${PG_IMAGE_RELEASES:-} "
 
@@ -114,8 +116,7 @@ build_image() {
 # debian:<release> (new packages) rebuilds it too. The image it replaces is removed (unless in use).
 build_pg_image() {
   local release=$1 tag="$repo/debian-pg:$1" current want old start
-  want=$( { docker image inspect -f '{{.Id}}' "$repo/debian:$release"; cd "$pg_context" && find . -type f -print0 |
-            sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-64)
+  want=$( { docker image inspect -f '{{.Id}}' "$repo/debian:$release"; context_files "$pg_context"; } | sha256sum | cut -c1-64)
   current=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$tag" 2>/dev/null || true)
   if [ "$force" != 1 ] && [ "$current" = "$want" ]; then
     log "$tag up to date (${want:0:12}), kept"
