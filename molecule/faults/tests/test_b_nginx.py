@@ -12,7 +12,9 @@ with its own stream block gets the include inside that block.
 
 from __future__ import annotations
 
-from conftest import PRIMARY, REPORT, SITE, ansible_playbook, dexec, failure_message, recap, wait_streaming
+import time
+
+from conftest import PRIMARY, REPLICAS, REPORT, SITE, ansible_playbook, dexec, failure_message, psql, recap, wait_for, wait_streaming
 
 G = 'stopping services: the proxy (molecule scenario faults)'
 CONF = '/etc/nginx/nginx.conf'
@@ -26,6 +28,24 @@ def _nginx_ok() -> tuple[bool, str]:
 
 def _sha(path: str) -> str:
     return dexec(PRIMARY, 'sha256sum', path).stdout.split()[0]
+
+
+def _reconnect_through_proxy(timeout: float = 60) -> float:
+    """End every WAL sender on the primary and wait until each replica streams on a new connection: a run
+    under --limit the primary makes no new connection through the reloaded proxy by itself, and a WAL
+    sender opened before a reload keeps streaming through nginx's old worker."""
+    old = set(psql(PRIMARY, 'SELECT pid FROM pg_stat_replication').split())
+    assert old, 'no WAL sender on the primary to end'
+    psql(PRIMARY, 'SELECT pg_terminate_backend(pid) FROM pg_stat_replication')
+    t0 = time.monotonic()
+
+    def fresh() -> str:
+        rows = psql(PRIMARY, "SELECT pid || ' ' || application_name FROM pg_stat_replication WHERE state = 'streaming'",
+                    check=False).splitlines()
+        names = {name for pid, name in (r.split(' ', 1) for r in rows if ' ' in r) if pid not in old}
+        return 'ok' if all(r in names for r in REPLICAS) else f'new streaming senders: {sorted(names)}'
+    wait_for('both replicas streaming again on new connections through the proxy', fresh, timeout=timeout)
+    return time.monotonic() - t0
 
 
 def test_refused_value_keeps_the_previous_files(lab):
@@ -53,7 +73,9 @@ def test_nginx_conf_with_its_own_stream_block(lab):
                      'include inside that block (one stream block in nginx.conf), nginx -t passes, the replicas stream '
                      'and a rerun changes nothing on the primary (on the parent commit: "stream directive is duplicate", '
                      'the broken nginx.conf stayed and a rerun reported success); site.yml --limit the primary, where '
-                     'nginx.conf changed') as c:
+                     'nginx.conf changed, so the replicas\' WAL senders are ended to make them connect through the '
+                     'reloaded proxy anew; afterwards nginx.conf and the stream server are byte for byte as before') as c:
+        conf_before, server_before = _sha(CONF), _sha(SERVER)
         dexec(PRIMARY, 'bash', '-c',
               f"sed -i '/# BEGIN catmaid.replication stream servers/,/# END catmaid.replication stream servers/d' {CONF} && "
               f"printf 'stream {{\\n    # the site\\x27s own stream servers\\n}}\\n' >> {CONF} && nginx -t")
@@ -65,7 +87,8 @@ def test_nginx_conf_with_its_own_stream_block(lab):
             assert len(blocks) == 1 and 'include /etc/nginx/stream.d/*.conf;' in text, text
             ok, msg = _nginx_ok()
             assert ok, msg
-            c.note(f'one stream block, include inside it; nginx -t ok; replicas streaming {wait_streaming(60):.1f} s later')
+            c.note(f'one stream block, include inside it; nginx -t ok; replicas streaming {wait_streaming(60):.1f} s later, '
+                   f'and again on new connections through the proxy {_reconnect_through_proxy():.1f} s after their senders ended')
             again = ansible_playbook(SITE, '--limit', PRIMARY)
             changed = recap(again.stdout).get(PRIMARY, {}).get('changed')
             assert again.returncode == 0 and changed == 0, (changed, again.stdout[-2000:])
@@ -77,3 +100,5 @@ def test_nginx_conf_with_its_own_stream_block(lab):
             res = ansible_playbook(SITE, '--limit', PRIMARY)
             assert res.returncode == 0, failure_message(res.stdout)
             assert _nginx_ok()[0]
+            assert (_sha(CONF), _sha(SERVER)) == (conf_before, server_before), 'nginx.conf or the stream server not as before'
+            _reconnect_through_proxy()
